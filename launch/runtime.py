@@ -1,0 +1,170 @@
+"""What every long-running job shares: progress lines, metrics files, checkpoints, config guards.
+
+Used by `launch.mnist`, `launch.catch` and `launch.atari`, so that all of them print the same
+progress line, write the same `metrics.jsonl`, and resume the same way from a workdir.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from ml_collections import ConfigDict
+
+
+class UsageError(Exception):
+  """A problem the user can fix (bad config, missing data). Launchers print it without a traceback."""
+
+
+def run_main(main_fn, argv):
+  """Runs `main_fn(argv)`, turning a `UsageError` into one clear line and exit status 2."""
+  try:
+    main_fn(argv)
+  except UsageError as e:
+    logging.error("%s", e)
+    print(f"error: {e}", flush=True)
+    raise SystemExit(2) from None
+
+
+def format_eta(seconds: float) -> str:
+  if not math.isfinite(seconds) or seconds < 0:
+    return "?"
+  seconds = int(seconds)
+  hours, rest = divmod(seconds, 3600)
+  minutes, secs = divmod(rest, 60)
+  return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class Progress:
+  """Prints one progress line per `every_s` seconds and appends metrics to `workdir/metrics.jsonl`.
+
+  Only process 0 writes, so multi-host runs produce one log.
+  """
+
+  def __init__(self, workdir: str | None, total_steps: int, start_step: int = 0,
+               unit: str = "images", every_s: float = 10.0):
+    self.total_steps = total_steps
+    self.unit = unit
+    self.every_s = every_s
+    self._is_writer = jax.process_index() == 0
+    self._metrics_file = None
+    if workdir and self._is_writer:
+      os.makedirs(workdir, exist_ok=True)
+      self._metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._last_time = time.time()
+    self._last_step = start_step
+    self._last_items = 0.0
+    self._items = 0.0
+    self._last_print = 0.0
+
+  def update(self, step: int, items: float, metrics: Mapping[str, Any] | None = None,
+             force: bool = False) -> float | None:
+    """Records that `items` more units were processed by `step`. Returns the rate when printed."""
+    self._items += items
+    now = time.time()
+    if not force and now - self._last_print < self.every_s:
+      return None
+    elapsed = max(now - self._last_time, 1e-9)
+    rate = (self._items - self._last_items) / elapsed
+    steps_per_s = (step - self._last_step) / elapsed
+    eta = (self.total_steps - step) / steps_per_s if steps_per_s > 0 else float("inf")
+    shown = {k: float(v) for k, v in (metrics or {}).items()}
+    if self._is_writer:
+      parts = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+      print(f"[step {step}/{self.total_steps}] {parts} {self.unit}/s={rate:,.0f} "
+            f"ETA={format_eta(eta)}", flush=True)
+    self.write(step, {**shown, f"{self.unit}_per_s": rate})
+    self._last_time, self._last_step, self._last_items, self._last_print = now, step, self._items, now
+    return rate
+
+  def write(self, step: int, metrics: Mapping[str, Any]):
+    """Appends one JSON line of metrics (e.g. evaluation results) for `step`."""
+    if self._metrics_file is None:
+      return
+    record = {"step": int(step), "time": time.time(),
+              **{k: float(np.asarray(v)) for k, v in metrics.items()}}
+    self._metrics_file.write(json.dumps(record) + "\n")
+    self._metrics_file.flush()
+
+  def close(self):
+    if self._metrics_file is not None:
+      self._metrics_file.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """Reads `workdir/metrics.jsonl` (for plots and reports)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+# Config fields that may change between a run and its resumption without changing the model.
+RESUMABLE_FIELDS = frozenset({
+    "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",
+    "eval_every_steps", "allow_config_change", "progress_every_s", "num_eval_episodes",
+})
+
+
+def guard_config(workdir: str, config: ConfigDict):
+  """Stores the config in `workdir/config.json`; refuses to resume under a different model config.
+
+  Fields in `RESUMABLE_FIELDS` (paths, run length, logging) may change freely. Anything else
+  differing from the stored config raises `UsageError`, unless `config.allow_config_change`.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  current = json.loads(config.to_json_best_effort())
+  if os.path.exists(path) and jax.process_index() == 0:
+    with open(path) as f:
+      stored = json.load(f)
+    changed = sorted(k for k in set(stored) | set(current)
+                     if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
+    if changed and not config.get("allow_config_change", False):
+      details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
+      raise UsageError(
+          f"workdir {workdir} holds a run with a different config ({details}). Use a new "
+          "--config.workdir, or pass --config.allow_config_change=True to resume anyway.")
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(current, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)  # Atomic: a killed run never leaves half a config.
+
+
+class Checkpointer:
+  """Atomic, resumable checkpoints of an arbitrary pytree of arrays (orbax).
+
+  Orbax writes each step to a temporary directory and renames it when complete, so a run
+  killed mid-save keeps its previous checkpoint. `restore` needs a pytree of the same
+  structure (e.g. the freshly initialised state) to know shapes and dtypes.
+  """
+
+  def __init__(self, workdir: str, max_to_keep: int = 2):
+    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state: Any, wait: bool = False):
+    self._manager.save(int(step), args=ocp.args.StandardSave(jax.device_get(state)), force=True)
+    if wait:
+      self._manager.wait_until_finished()
+
+  def restore(self, like: Any, step: int | None = None) -> Any:
+    step = self.latest_step() if step is None else step
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(like))
+    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def close(self):
+    self._manager.wait_until_finished()
+    self._manager.close()
