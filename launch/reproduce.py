@@ -1,0 +1,217 @@
+"""Runs the experiments of Mnih et al. 2014 (Tables 1–2, Catch) and writes `docs/results.md`.
+
+  python -m launch.reproduce --set=table1 --data_dir=../shared/data/mnist [--runs_dir=runs]
+
+Each row of the paper's tables is one `Experiment`: a config file, overrides, and the paper's
+number. Runs go one after another through the normal launches (`launch.mnist`, `launch.catch`)
+with workdir `RUNS_DIR/<name>`, so a part-done row resumes where it stopped and a finished one
+is skipped. After every run (and with `--report_only`) `docs/results.md` is rewritten: the
+paper's number and ours side by side, with the command, images seen, wall time and machine.
+`--set` is one of the sets below or a comma-separated list of experiment names.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+from launch import runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  name: str
+  table: str  # Where the paper reports it.
+  setting: str  # Row label as in the paper.
+  config: str  # Config file, optionally with `:arg`.
+  paper: float  # Paper's test error in % (Catch: % of balls caught).
+  overrides: tuple[str, ...] = ()
+  launch: str = "launch.mnist"
+  metric: str = "test_error"  # Key in results.json; a fraction.
+  higher_is_better: bool = False
+
+  def command(self, workdir: str, data_dir: str, extra=()) -> list[str]:
+    args = [sys.executable, "-m", self.launch, f"--config={self.config}",
+            f"--config.workdir={workdir}"]
+    if self.launch == "launch.mnist" and data_dir:
+      args.append(f"--config.data_dir={data_dir}")
+    return args + [f"--config.{o}" for o in self.overrides] + [f"--config.{o}" for o in extra]
+
+
+def _ram(name, table, glimpses, paper, config, size, scales):
+  return Experiment(name, table, f"RAM, {glimpses} glimpses, {size}×{size}, {scales} scale(s)",
+                    config, paper, (f"num_glimpses={glimpses}",))
+
+
+EXPERIMENTS = [
+    # Table 1a: 28×28 MNIST.
+    Experiment("mnist28_fc256", "1a", "FC, 2 layers (256 hidden each)", "configs/ram_mnist.py:fc256", 1.35),
+    _ram("mnist28_ram1", "1a", 1, 42.85, "configs/ram_mnist.py", 8, 1),
+    *[_ram(f"mnist28_ram{g}", "1a", g, p, "configs/ram_mnist.py", 8, 1)
+      for g, p in [(2, 6.27), (3, 2.7), (4, 1.73), (5, 1.55), (6, 1.29), (7, 1.47)]],
+    # Table 1b: 60×60 translated MNIST.
+    Experiment("translated60_fc64", "1b", "FC, 2 layers (64 hidden each)", "configs/ram_translated60.py:fc64", 7.56),
+    Experiment("translated60_fc256", "1b", "FC, 2 layers (256 hidden each)", "configs/ram_translated60.py:fc256", 3.7),
+    Experiment("translated60_conv", "1b", "Convolutional, 2 layers", "configs/ram_translated60.py:conv16", 2.31),
+    *[_ram(f"translated60_ram{g}", "1b", g, p, "configs/ram_translated60.py", 12, 3)
+      for g, p in [(4, 2.29), (6, 1.86), (8, 1.84)]],
+    # Table 2a: 60×60 cluttered translated MNIST (4 pieces of clutter).
+    Experiment("cluttered60_fc64", "2a", "FC, 2 layers (64 hidden each)", "configs/ram_cluttered60.py:fc64", 28.96),
+    Experiment("cluttered60_fc256", "2a", "FC, 2 layers (256 hidden each)", "configs/ram_cluttered60.py:fc256", 13.2),
+    Experiment("cluttered60_conv", "2a", "Convolutional, 2 layers", "configs/ram_cluttered60.py:conv8", 7.83),
+    *[_ram(f"cluttered60_ram{g}", "2a", g, p, "configs/ram_cluttered60.py", 12, 3)
+      for g, p in [(4, 7.1), (6, 5.88), (8, 5.23)]],
+    # Table 2b: 100×100 cluttered translated MNIST (8 pieces of clutter).
+    Experiment("cluttered100_conv", "2b", "Convolutional, 2 layers", "configs/ram_cluttered100.py:conv8", 16.51),
+    *[_ram(f"cluttered100_ram{g}", "2b", g, p, "configs/ram_cluttered100.py", 12, 4)
+      for g, p in [(4, 14.95), (6, 11.58), (8, 10.83)]],
+    # Sec. 4.2: Catch.
+    Experiment("catch", "4.2", "RAM, 6×6 retina, 3 scales, LSTM 256", "configs/ram_catch.py", 85.0,
+               launch="launch.catch", metric="catch_rate", higher_is_better=True),
+]
+BY_NAME = {e.name: e for e in EXPERIMENTS}
+SETS = {
+    "table1": [e.name for e in EXPERIMENTS if e.table in ("1a", "1b")],
+    "table2": [e.name for e in EXPERIMENTS if e.table in ("2a", "2b")],
+    "catch": ["catch"],
+    # The rows issue 3 sets targets for.
+    "targets": ["mnist28_ram6", "translated60_ram8", "cluttered60_ram8", "cluttered60_conv",
+                "cluttered100_ram8", "cluttered100_conv", "catch"],
+    "all": [e.name for e in EXPERIMENTS],
+}
+
+
+def select(spec: str) -> list[Experiment]:
+  names = SETS.get(spec, [s.strip() for s in spec.split(",") if s.strip()])
+  unknown = [n for n in names if n not in BY_NAME]
+  if unknown:
+    raise runtime.UsageError(f"unknown experiment(s) {unknown}; sets: {sorted(SETS)}; "
+                             f"experiments: {sorted(BY_NAME)}.")
+  return [BY_NAME[n] for n in names]
+
+
+def _read_json(path: str) -> dict | None:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def status(workdir: str, experiment: Experiment) -> dict:
+  """What a run has produced: `done`, the metric (a fraction) if known, steps and wall time."""
+  results = _read_json(os.path.join(workdir, "results.json"))
+  config = _read_json(os.path.join(workdir, "config.json")) or {}
+  wall = _read_json(os.path.join(workdir, "wall_time.json")) or {}
+  out = {"done": False, "value": None, "wall_s": wall.get("seconds", 0.0), "config": config}
+  total = config.get("num_train_steps") or config.get("total_frames")
+  if results is not None:
+    out.update(done=results.get("step", 0) >= (total or 0), value=results.get(experiment.metric),
+               results=results)
+  else:  # Part-done: report the latest evaluation.
+    evals = [r for r in runtime.read_metrics(workdir) if experiment.metric in r]
+    if evals:
+      out.update(value=evals[-1][experiment.metric], step=evals[-1]["step"])
+  return out
+
+
+def machine() -> str:
+  import jax  # pylint: disable=g-import-not-at-top  # Only the report needs JAX.
+  device = jax.devices()[0]
+  return f"{platform.machine()} {os.cpu_count()} cores, {device.platform} ({device.device_kind})"
+
+
+def write_report(path: str, runs_dir: str, data_dir: str, extra=()):
+  """Rewrites the results table from whatever the runs have produced so far."""
+  lines = [
+      "# RAM: paper vs. this repository",
+      "",
+      "Generated by `python -m launch.reproduce` (do not edit by hand; re-run with `--report_only`).",
+      f"Machine of the latest report: {machine()}. Errors are on the full 10k test set with the "
+      "deterministic (mean) location policy; Catch is % of balls caught.",
+      "",
+      "| table | setting | paper | ours | status | training seen | wall time | command |",
+      "|---|---|---|---|---|---|---|---|",
+  ]
+  for e in EXPERIMENTS:
+    workdir = os.path.join(runs_dir, e.name)
+    s = status(workdir, e)
+    ours = "—" if s["value"] is None else f"{100 * s['value']:.2f}%"
+    if s["done"]:
+      state = "done"
+    elif s["value"] is not None:
+      state = f"part-done (step {s.get('step', '?')})"
+    else:
+      state = "not run"
+    seen = "—"
+    results = s.get("results") or {}
+    if "images" in results:
+      seen = f"{results['images'] / 1e6:.1f}M images"
+    elif "frames" in results:
+      seen = f"{results['frames'] / 1e6:.1f}M frames"
+    wall = f"{s['wall_s'] / 3600:.2f} h" if s["wall_s"] else "—"
+    command = " ".join(e.command(workdir, data_dir, extra)[1:])
+    lines.append(f"| {e.table} | {e.setting} | {e.paper:g}% | {ours} | {state} | {seen} | {wall} | "
+                 f"`python {command}` |")
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  os.replace(tmp, path)
+
+
+def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int:
+  """Runs (or resumes) one experiment; adds its wall time to `wall_time.json`. Returns exit code."""
+  workdir = os.path.join(runs_dir, e.name)
+  if status(workdir, e)["done"]:
+    print(f"== {e.name}: done, skipped", flush=True)
+    return 0
+  command = e.command(workdir, data_dir, extra)
+  print(f"== {e.name}: {' '.join(command[1:])}", flush=True)
+  os.makedirs(workdir, exist_ok=True)
+  start = time.time()
+  try:
+    code = subprocess.call(command)
+  finally:  # Counted even when interrupted, so resumed runs report their whole wall time.
+    wall_path = os.path.join(workdir, "wall_time.json")
+    previous = (_read_json(wall_path) or {}).get("seconds", 0.0)
+    with open(wall_path, "w") as f:
+      json.dump({"seconds": previous + time.time() - start}, f)
+  return code
+
+
+def define_flags():
+  """Flags exist only when run as a program, so tests can import several launch modules."""
+  flags.DEFINE_string("set", "table1", "Experiment set or comma-separated experiment names.")
+  flags.DEFINE_string("runs_dir", "runs", "Parent directory of the runs' workdirs.")
+  flags.DEFINE_string("data_dir", "", "MNIST idx directory (default: tensorflow-datasets).")
+  flags.DEFINE_string("report", "docs/results.md", "Where to write the results table.")
+  flags.DEFINE_bool("report_only", False, "Only rewrite the report from existing runs.")
+  flags.DEFINE_list("extra", [], "More overrides for every run, e.g. num_train_steps=1000.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+  f = flags.FLAGS
+  experiments = select(f.set)
+  if not f.report_only:
+    failed = []
+    for e in experiments:
+      if run_experiment(e, f.runs_dir, f.data_dir, f.extra) != 0:
+        failed.append(e.name)
+      write_report(f.report, f.runs_dir, f.data_dir, f.extra)  # Keep the table current.
+    if failed:
+      raise runtime.UsageError(f"runs failed: {failed}; see their output above.")
+  write_report(f.report, f.runs_dir, f.data_dir, f.extra)
+  print(f"wrote {f.report}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(lambda argv: runtime.run_main(main, argv))

@@ -1,0 +1,80 @@
+"""Tests of the RAM figures (launch.visualize_ram) and the reproduction runner (launch.reproduce)."""
+import json
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from launch import reproduce, runtime, visualize_ram
+from ram_jax import glimpse
+
+
+def test_foveated_view_puts_full_resolution_centre_inside_upsampled_coarse_scale():
+  rng = np.random.default_rng(0)
+  image = rng.random((1, 32, 32, 1)).astype(np.float32)
+  # Centre (0, 0) -> pixel edge (16, 16): the 8x8 patch covers 12..19, the 16x16 one 8..23.
+  views = np.asarray(glimpse.retina(jnp.asarray(image), jnp.zeros((1, 2)), size=8, num_scales=2))
+  view = visualize_ram.foveated_view(views[0, ..., 0])
+  assert view.shape == (16, 16)
+  coarse = image[0, 8:24, 8:24, 0].reshape(8, 2, 8, 2).mean(axis=(1, 3))
+  expected = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
+  expected[4:12, 4:12] = image[0, 12:20, 12:20, 0]
+  np.testing.assert_allclose(view, expected, rtol=1e-6)
+
+
+def test_path_centres_match_the_pixels_the_sensor_reads():
+  locations = np.random.default_rng(1).uniform(-1.2, 1.2, size=(50, 2)).astype(np.float32)
+  centres = visualize_ram.glimpse_centres_in_pixels(locations, 60, 40)
+  row_col = np.asarray(glimpse.location_to_pixel(jnp.clip(jnp.asarray(locations), -1, 1), 60, 40))
+  np.testing.assert_array_equal(centres + 0.5, row_col[:, ::-1])
+
+
+def test_select_sets_and_rejects_unknown_names():
+  assert [e.name for e in reproduce.select("mnist28_ram6,catch")] == ["mnist28_ram6", "catch"]
+  assert len(reproduce.select("table1")) == 14  # Table 1a (8 rows) + 1b (6 rows).
+  assert all(e.table in ("2a", "2b") for e in reproduce.select("table2"))
+  with pytest.raises(runtime.UsageError, match="mnist28_ram66"):
+    reproduce.select("mnist28_ram66")
+
+
+def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
+  runs = tmp_path / "runs"
+  done = runs / "mnist28_ram6"
+  done.mkdir(parents=True)
+  (done / "config.json").write_text(json.dumps({"num_train_steps": 100}))
+  (done / "results.json").write_text(json.dumps({"step": 100, "images": 12_800_000,
+                                                 "test_error": 0.0123}))
+  (done / "wall_time.json").write_text(json.dumps({"seconds": 1800}))
+  part = runs / "cluttered60_ram8"
+  part.mkdir()
+  (part / "config.json").write_text(json.dumps({"num_train_steps": 100}))
+  (part / "metrics.jsonl").write_text(json.dumps({"step": 40, "test_error": 0.25}) + "\n")
+  report = tmp_path / "results.md"
+  reproduce.write_report(str(report), str(runs), "/data/mnist")
+  rows = {(line.split("|")[1].strip(), line.split("|")[2].strip()): line
+          for line in report.read_text().splitlines() if line.startswith(("| 1", "| 2", "| 4"))}
+  six = rows[("1a", "RAM, 6 glimpses, 8×8, 1 scale(s)")]
+  assert "| 1.29% | 1.23% | done | 12.8M images | 0.50 h |" in six
+  assert "--config.num_glimpses=6" in six and "--config.data_dir=/data/mnist" in six
+  cluttered = rows[("2a", "RAM, 8 glimpses, 12×12, 3 scale(s)")]
+  assert "| 25.00% | part-done (step 40) |" in cluttered
+  assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
+  assert len(rows) == len(reproduce.EXPERIMENTS)
+
+
+def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
+  calls = []
+  monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+  experiment = reproduce.BY_NAME["mnist28_ram6"]
+  workdir = tmp_path / experiment.name
+  assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
+  assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
+  assert len(calls) == 2  # Not finished (no results.json): run, then resumed.
+  assert json.loads((workdir / "wall_time.json").read_text())["seconds"] >= 0
+  (workdir / "config.json").write_text(json.dumps({"num_train_steps": 5}))
+  (workdir / "results.json").write_text(json.dumps({"step": 5, "test_error": 0.1}))
+  reproduce.run_experiment(experiment, str(tmp_path), "")
+  assert len(calls) == 2  # Finished: skipped.
+  assert calls[0][calls[0].index("-m") + 1] == "launch.mnist"
+  assert f"--config.workdir={os.path.join(str(tmp_path), experiment.name)}" in calls[0]
