@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 import time
 from typing import Any, Mapping
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from absl import logging
+from absl import flags, logging
 from ml_collections import ConfigDict
 
 
@@ -27,9 +29,31 @@ def run_main(main_fn, argv):
   try:
     main_fn(argv)
   except UsageError as e:
-    logging.error("%s", e)
     print(f"error: {e}", flush=True)
     raise SystemExit(2) from None
+
+
+def parse_flags(argv):
+  """absl flag parsing, but a mistyped `--config.FIELD` (or a bad config argument) is one line.
+
+  ml_collections raises AttributeError/KeyError/ValueError from deep inside absl for those, which
+  absl would print as a three-part traceback.
+  """
+  prefix = ""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = str(e)
+  except (AttributeError, KeyError) as e:
+    prefix, message = "unknown config field ", str(e)
+  except (ValueError, TypeError) as e:
+    message = str(e)
+  lines = [l.strip(" '\"\\") for l in re.split(r"\\n|\n", message) if l.strip(" '\"\\")]
+  if "Traceback" in message:  # An error raised inside the config file: its last line says it.
+    lines = lines[-1:]
+  message = prefix + " ".join(lines)
+  print(f"error: bad flag: {message} (the config file lists every field)", file=sys.stderr)
+  raise SystemExit(2)
 
 
 def format_eta(seconds: float) -> str:

@@ -1,0 +1,21 @@
+"""RAM, 6 glimpses of 12×12 at 3 scales, on 60×60 Translated MNIST (Table 1b: 1.86% in the paper).
+
+  python -m launch.mnist --config=configs/ram_translated60.py --config.data_dir=../shared/data/mnist \
+      --config.workdir=workdirs/ram_translated60
+
+Expected: the paper's 1.86% test error is the target; not yet reproduced in this repository.
+Baselines: `:fc64` (7.56%), `:fc` (3.7%), `:conv` (16 10×10 filters stride 5 + 256 FC, 2.31%).
+"""
+from configs.mnist_base import base_config
+
+
+def get_config(arg=None):
+  c = base_config(arg)
+  c.task = "translated"
+  c.canvas = 60
+  c.glimpse_size = 12
+  c.num_scales = 3
+  c.num_glimpses = 6
+  c.location_std = 0.1
+  c.num_train_steps = 200_000
+  return c

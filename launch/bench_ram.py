@@ -1,0 +1,87 @@
+"""RAM training speed: `python -m launch.benchmark ram [--repeats=5 --steps=100 --unroll=1]`.
+
+Times the full jitted training step of `ram_jax.train` (on-device task generation, forward,
+REINFORCE + cross-entropy backward, SGD update) on all local devices, for
+  (a) 28×28 MNIST, 8×8 glimpses, 1 scale, 6 glimpses, batch 128;
+  (b) 60×60 cluttered MNIST (4 pieces), 12×12 glimpses, 3 scales, 8 glimpses, batch 128.
+Prints compile time and training images/s: the median of `--repeats` timed runs of `--steps`
+steps each, after a warm-up, with the min–max range (the spread says how noisy the machine was),
+and images per CPU-second of this process (less sensitive to other processes on a shared machine).
+Digits are random bytes: speed does not depend on their content.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from configs import mnist_base
+from ram_jax import train
+
+CASES = {
+    "a": dict(task="centered", canvas=28, num_clutter=0, glimpse_size=8, num_scales=1, num_glimpses=6),
+    "b": dict(task="cluttered", canvas=60, num_clutter=4, glimpse_size=12, num_scales=3,
+              num_glimpses=8),
+}
+TARGETS = {"a": 16_000, "b": 7_000}  # images/s asked for on the 2-core CPU (issue 2).
+
+
+def bench_case(name: str, batch_size: int, steps: int, repeats: int, unroll: int) -> dict:
+  config = mnist_base.base_config("ram")
+  config.update(CASES[name])
+  config.batch_size = batch_size
+  config.unroll = unroll
+  mesh = train.make_mesh()
+  model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
+  state = train.replicate(train.init_state(config, model, optimizer, task), mesh)
+  rng = np.random.default_rng(0)
+  arrays = train.replicate((rng.integers(0, 256, (50_000, 28, 28), dtype=np.uint8),
+                            rng.integers(0, 10, 50_000).astype(np.int32)), mesh)
+  step = train.make_train_step(model, optimizer, task, config, mesh)
+  start = time.perf_counter()
+  compiled = step.lower(state, *arrays).compile()
+  compile_s = time.perf_counter() - start
+  for _ in range(max(steps // 4, 5)):  # Warm-up.
+    state, metrics = compiled(state, *arrays)
+  jax.block_until_ready(state)
+  rates, cpu_rates = [], []
+  for _ in range(repeats):
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+      state, metrics = compiled(state, *arrays)
+    jax.block_until_ready((state, metrics))
+    rates.append(steps * batch_size / (time.perf_counter() - start))
+    cpu_rates.append(steps * batch_size / (time.process_time() - cpu_start))
+  return dict(case=name, compile_s=compile_s, median=statistics.median(rates), low=min(rates),
+              high=max(rates), per_cpu_s=statistics.median(cpu_rates))
+
+
+def main(argv):
+  parser = argparse.ArgumentParser(prog="python -m launch.benchmark ram", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--cases", default="a,b", help="comma-separated subset of a,b")
+  parser.add_argument("--batch_size", type=int, default=128)
+  parser.add_argument("--steps", type=int, default=100, help="steps per timed run")
+  parser.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
+  parser.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the glimpse loop")
+  args = parser.parse_args(argv[1:])
+  cases = [c for c in args.cases.split(",") if c]
+  unknown = [c for c in cases if c not in CASES]
+  if unknown:
+    parser.error(f"unknown case(s) {unknown}; use a subset of {','.join(CASES)}")
+  print(f"RAM training step, batch {args.batch_size}, {jax.local_device_count()} "
+        f"{jax.default_backend()} device(s), {args.repeats} runs x {args.steps} steps", flush=True)
+  for name in cases:
+    r = bench_case(name, args.batch_size, args.steps, args.repeats, args.unroll)
+    c = CASES[name]
+    print(f"({name}) {c['canvas']}x{c['canvas']} {c['task']}, {c['glimpse_size']}x{c['glimpse_size']} "
+          f"x{c['num_scales']} scales, {c['num_glimpses']} glimpses: compile {r['compile_s']:.1f}s, "
+          f"{r['median']:,.0f} images/s median (range {r['low']:,.0f}-{r['high']:,.0f}; target "
+          f"{TARGETS[name]:,}: {r['median'] / TARGETS[name]:.2f}x); "
+          f"{r['per_cpu_s']:,.0f} images per CPU-second of this process", flush=True)
+  print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: above the core "
+        "count, other processes share the CPU and images/s is lower than on a quiet machine.")

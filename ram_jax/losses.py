@@ -1,0 +1,71 @@
+"""RAM's hybrid loss (Mnih et al. 2014, sec. 3.2): cross-entropy + REINFORCE with a baseline.
+
+Which gradients flow where (with `RAM(stop_gradient_heads=True)`, the default):
+  * cross-entropy of the last-step classification -> action, core and glimpse networks
+    ("backpropagate the gradients through the core and glimpse networks");
+  * REINFORCE, eq. (2): -Σ_t log π(l_t | h_t) · sg(R - b_t) -> location network only
+    (`h_t` is stopped before the location head, the sampled `l_t` is stopped, the advantage is
+    stopped), "The location network f_l is always trained with REINFORCE";
+  * baseline regression Σ_t (R - b_t)² -> baseline head only ("learn it by reducing the squared
+    error between R_t^i's and b_t"); `R` is a constant (argmax of the logits).
+The reward is R = 1 if argmax(logits) equals the label else 0, given at the last step only, so
+the return from every step t is R_t = R.
+"""
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def classification_reward(logits: chex.Array, labels: chex.Array) -> chex.Array:
+  """R = 1 if the classification is right else 0 (sec. 4.1). `[B, C]`, `[B]` -> `[B]`."""
+  chex.assert_rank([logits, labels], [2, 1])
+  return (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+
+
+def reinforce_loss(log_probs: chex.Array, returns: chex.Array,
+                   baselines: chex.Array) -> chex.Array:
+  """Surrogate whose gradient is minus eq. (2): -(1/M) Σ_i Σ_t ∇log π(u_t^i) (R_t^i - b_t^i).
+
+  Args:
+    log_probs: `[B, T]` log π(l_t | s_{1:t}), differentiable w.r.t. the policy parameters.
+    returns: `[B]` (R, the same for every step: reward only at the end) or `[B, T]` (R_t).
+    baselines: `[B, T]` b_t; the advantage R_t - b_t is a constant here (stop_gradient).
+  """
+  chex.assert_rank([log_probs, baselines], [2, 2])
+  if returns.ndim == 1:
+    returns = jnp.broadcast_to(returns[:, None], log_probs.shape)
+  chex.assert_equal_shape([log_probs, returns, baselines])
+  advantage = jax.lax.stop_gradient(returns - baselines)
+  return -jnp.mean(jnp.sum(log_probs * advantage, axis=1))
+
+
+def baseline_loss(returns: chex.Array, baselines: chex.Array) -> chex.Array:
+  """(1/M) Σ_i Σ_t (R_t^i - b_t^i)², the baseline's regression to the expected return."""
+  if returns.ndim == 1:
+    returns = jnp.broadcast_to(returns[:, None], baselines.shape)
+  chex.assert_equal_shape([returns, baselines])
+  return jnp.mean(jnp.sum((jax.lax.stop_gradient(returns) - baselines)**2, axis=1))
+
+
+def hybrid_loss(outputs: dict, labels: chex.Array, reinforce_weight: float = 1.0,
+                baseline_weight: float = 1.0):
+  """Cross-entropy + REINFORCE + baseline loss from `RAM` outputs. Returns `(loss, metrics)`.
+
+  Models without a location policy (the FC / conv baselines) give only `logits`; then the loss is
+  the cross-entropy alone.
+  """
+  logits = outputs["logits"]
+  cross_entropy = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+  reward = classification_reward(logits, labels)
+  metrics = dict(cross_entropy=cross_entropy, accuracy=jnp.mean(reward))
+  loss = cross_entropy
+  if "log_probs" in outputs and outputs["log_probs"].shape[1] > 0:
+    reinforce = reinforce_loss(outputs["log_probs"], reward, outputs["baselines"])
+    regression = baseline_loss(reward, outputs["baselines"])
+    loss = loss + reinforce_weight * reinforce + baseline_weight * regression
+    metrics.update(reinforce=reinforce, baseline_mse=regression / outputs["baselines"].shape[1])
+  metrics["loss"] = loss
+  return loss, metrics

@@ -1,0 +1,111 @@
+"""launch.mnist end to end on tiny synthetic MNIST: outputs, resumption, data parallelism, errors."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import mnist_base
+from launch import mnist, runtime
+from ram_jax import train
+from test_ram_data import write_mnist
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(data_dir, workdir, **overrides):
+  c = mnist_base.base_config("ram")
+  c.update(dict(task="translated", canvas=32, glimpse_size=4, num_scales=2, num_glimpses=3,
+                hidden=16, glimpse_features=8, location_features=8, glimpse_output=16,
+                batch_size=8, eval_batch_size=16, num_validation=20, num_train_steps=6,
+                eval_every_steps=3, warmup_steps=2, progress_every_s=0.0, checkpoint_every_s=0.0,
+                data_dir=str(data_dir), workdir=str(workdir)))
+  c.update(overrides)
+  return c
+
+
+def restore(workdir, config):
+  model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
+  like = train.init_state(config, model, optimizer, task)
+  ckpt = runtime.Checkpointer(str(workdir))
+  step = ckpt.latest_step()
+  state = ckpt.restore(like)
+  ckpt.close()
+  return step, state
+
+
+def test_end_to_end_and_resume(tmp_path):
+  write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
+  straight = tiny_config(tmp_path / "mnist", tmp_path / "straight")
+  results = mnist.run(straight)
+  # Outputs: metrics (train + eval lines), results.json, a checkpoint at the last step.
+  records = runtime.read_metrics(str(tmp_path / "straight"))
+  assert [r["step"] for r in records if "validation_error" in r] == [3, 6]
+  assert all(0 <= r["test_error"] <= 1 for r in records if "test_error" in r)
+  assert any("cross_entropy" in r and "images_per_s" in r for r in records)
+  with open(tmp_path / "straight" / "results.json") as f:
+    assert json.load(f) == results
+  assert results["step"] == 6 and results["images"] == 48
+
+  # A run killed after step 4's checkpoint, then re-run, ends where the uninterrupted run ends:
+  # same params, optimizer state, step and RNG.
+  assert mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed"), stop_at=4) is None
+  assert restore(tmp_path / "resumed", straight)[0] == 4
+  mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed"))
+  step_a, state_a = restore(tmp_path / "straight", straight)
+  step_b, state_b = restore(tmp_path / "resumed", straight)
+  assert step_a == step_b == 6
+  jax.tree.map(np.testing.assert_array_equal, state_a, state_b)
+
+  # A different model in the same workdir is refused.
+  with pytest.raises(runtime.UsageError, match="different config.*num_glimpses"):
+    mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_glimpses=4))
+
+
+def test_two_devices_give_the_same_update_as_one(tmp_path):
+  assert jax.local_device_count() >= 2, "tests/conftest.py provides 2 CPU devices"
+  config = tiny_config(tmp_path, tmp_path, batch_size=8)
+  images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+  labels = np.arange(40, dtype=np.int32) % 10
+  model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
+  finals = []
+  for devices in (jax.local_devices()[:1], jax.local_devices()[:2]):
+    mesh = train.make_mesh(devices)
+    state = train.replicate(train.init_state(config, model, optimizer, task), mesh)
+    step = train.make_train_step(model, optimizer, task, config, mesh)
+    arrays = train.replicate((images, labels), mesh)
+    for _ in range(3):
+      state, metrics = step(state, *arrays)
+    if len(devices) == 2:
+      assert len(state["params"]["action_net"]["kernel"].sharding.device_set) == 2
+    finals.append(jax.device_get(state))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6), *finals)
+  assert not np.allclose(finals[0]["params"]["action_net"]["kernel"],
+                         train.init_state(config, model, optimizer, task)["params"]["action_net"]["kernel"])
+
+
+def _launch(*args):
+  proc = subprocess.run([sys.executable, "-m", "launch.mnist", "--config=configs/ram_mnist.py", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=300,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config.data_dir=/nonexistent/mnist"], "data_dir /nonexistent/mnist does not exist"),
+    (["--config.num_scales=0"], "num_scales must be >= 1"),
+    (["--config.num_scales=3"], "largest glimpse .* is 32x32"),
+    (["--config.lerning_rate=0.1"], 'unknown config field lerning_rate Did you mean "learning_rate"'),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+  write_mnist(tmp_path, num_train=30, num_test=10)
+  code, output = _launch(f"--config.workdir={tmp_path / 'w'}", f"--config.data_dir={tmp_path}", *args)
+  assert code == 2
+  assert "Traceback" not in output
+  error_lines = [l for l in output.splitlines() if l.startswith("error: ")]
+  assert len(error_lines) == 1
+  assert re.search(message, error_lines[0]), error_lines
