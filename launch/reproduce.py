@@ -45,7 +45,8 @@ class Experiment:
 
 
 def _ram(name, table, glimpses, paper, config, size, scales):
-  return Experiment(name, table, f"RAM, {glimpses} glimpses, {size}×{size}, {scales} scale(s)",
+  noun = "glimpse" if glimpses == 1 else "glimpses"
+  return Experiment(name, table, f"RAM, {glimpses} {noun}, {size}×{size}, {scales} scale(s)",
                     config, paper, (f"num_glimpses={glimpses}",))
 
 

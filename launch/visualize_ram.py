@@ -16,6 +16,7 @@ import os
 import jax
 import jax.numpy as jnp
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import ConfigDict
@@ -107,6 +108,8 @@ def plot_learning_curve(records: list[dict], batch_size: int, title: str, path: 
   ax.set_xlabel("training images")
   ax.set_ylabel("error (%)")
   ax.set_yscale("log")
+  for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+    axis(matplotlib.ticker.FormatStrFormatter("%g"))
   ax.grid(True, which="both", alpha=0.3)
   ax.set_title(title, fontsize=9)
   ax.legend()
