@@ -1,0 +1,378 @@
+"""The S3TA Atari agent (Mott et al. 2019, section 2, section 4.1, appendix A.1.1, Table 3), its
+bottom-up ablations (section 4.1.1) and the IMPALA ResNet baselines (section 4.1, Table 1).
+
+Per time step t of the top-down agent (`kind="s3ta"`):
+
+  vision core (eq. 1): frame/255 -> conv 8x8/4 (32) -> relu -> conv 4x4/2 (64) -> relu
+                       -> ConvLSTM 3x3 (128)                       = O_vis [27, 20, 128]
+  split:               keys = O_vis[..., :8], values = O_vis[..., 8:]; append the spatial basis
+                       S [27, 20, 64] to both -> K [27, 20, 72], V [27, 20, 184]
+  queries (eq. 2):     MLP 256-128-288 on h_core(t-1) (relu between) -> 4 queries of 72
+  attention (eqs. 3-5): 4 answers of 184 and 4 maps [27, 20]
+  answer processor:    MLP 512-256 (relu) on [queries, answers, one_hot(a_{t-1}), clip(r_{t-1})]
+  policy core (eq. 6): LSTM 256
+  outputs:             relu(Dense 128) -> policy logits, value
+
+All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
+(ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
+
+Variants (`config.kind`):
+  s3ta         the top-down agent above.
+  fixed_query  queries are a learned [4, 72] bias, not a function of the state (section 4.1.1).
+  l2_keys      no queries: head n's logits are the L2 norm of its group of Ck/N = 2 content key
+               channels at each position (a soft bottom-up saliency, section 4.1.1); the answer
+               processor sees answers, action and reward only.
+  feedforward  IMPALA deep ResNet (Espeholt et al. 2018) -> Dense 256 -> policy logits, value.
+  lstm         that ResNet -> LSTM 256 fed [features, one_hot(a_{t-1}), clip(r_{t-1})] -> heads.
+
+Interface used by the IMPALA actor-learner (`s3ta_jax/impala/`):
+  agent = make_agent(config, num_actions); params = init_params(agent, config, rng)
+  agent.apply(params, obs, prev_action, prev_reward, reset, state, method="step")    # [B, ...]
+  agent.apply(params, obs, prev_action, prev_reward, reset, state, method="unroll")  # [T, B, ...]
+`reset[t]` True means obs[t] starts a new episode: the recurrent state is replaced by the zero
+initial state before obs[t] is processed (the previous action and reward are used as given).
+Absent state parts (no ConvLSTM in the baselines, no LSTM in `feedforward`) are zero arrays of
+shape [B, 0], so the state is always an `AgentState` of four arrays. Baselines return attention
+of shape [..., 0, h, w] (no heads; h, w the ResNet's final map, 27x20 for 210x160 frames).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from s3ta_jax import attention as attention_lib
+from s3ta_jax import conv_lstm
+from s3ta_jax import resnet as resnet_lib
+from s3ta_jax import spatial_basis as basis_lib
+
+KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm")
+ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys")
+
+
+def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
+  """Network sizes: "paper" (Table 3, 210x160 RGB) or "small" (84x84 RGB, fewer channels).
+
+  The small option keeps every layer of the architecture (and Ck = 8, Cs = 64, 4 heads, so
+  queries stay 4 x 72) and only shrinks frames and widths, for quick CPU runs.
+  """
+  c = ml_collections.ConfigDict()
+  c.kind = "s3ta"
+  c.frame_height, c.frame_width = 210, 160
+  c.conv_channels = (32, 64)
+  c.conv_kernels = (8, 4)
+  c.conv_strides = (4, 2)
+  c.conv_lstm_channels = 128
+  c.conv_lstm_kernel = 3
+  c.key_channels = 8  # Ck; values get conv_lstm_channels - key_channels (120).
+  c.basis_even = 4  # U: cos frequencies 0..U-1 (spatial_basis.py).
+  c.basis_odd = 4  # V: sin frequencies 1..V. Cs = (U + V)^2 = 64.
+  c.num_heads = 4
+  c.query_hidden = (256, 128)  # The final layer has num_heads * (Ck + Cs) = 288 units.
+  c.answer_hidden = (512, 256)
+  c.core_lstm = 256
+  c.head_hidden = 128
+  # Baselines (IMPALA deep ResNet).
+  c.resnet_channels = (16, 32, 32)
+  c.resnet_blocks = 2
+  c.resnet_fc = 256
+  c.baseline_lstm = 256
+  # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
+  # saturate the answer processor.
+  c.clip_prev_reward = True
+  if name == "paper":
+    pass
+  elif name == "small":
+    c.frame_height, c.frame_width = 84, 84
+    c.conv_channels = (16, 32)
+    c.conv_lstm_channels = 64
+    c.query_hidden = (128, 64)
+    c.answer_hidden = (256, 128)
+    c.core_lstm = 128
+    c.head_hidden = 64
+    c.resnet_channels = (8, 16, 16)
+    c.resnet_fc = 128
+    c.baseline_lstm = 128
+  else:
+    raise ValueError(f"unknown agent config {name!r}; use 'paper' (Table 3) or 'small' (84x84).")
+  return c
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the bad field and the fix."""
+  if config.kind not in KINDS:
+    raise ValueError(f"agent kind {config.kind!r} is not one of {KINDS}.")
+  if config.frame_height < 1 or config.frame_width < 1:
+    raise ValueError(f"frame size must be positive, got {config.frame_height}x{config.frame_width}.")
+  if len(config.conv_channels) != len(config.conv_kernels) or len(config.conv_channels) != len(
+      config.conv_strides):
+    raise ValueError("conv_channels, conv_kernels and conv_strides must have the same length; got "
+                     f"{config.conv_channels}, {config.conv_kernels}, {config.conv_strides}.")
+  if not 0 < config.key_channels < config.conv_lstm_channels:
+    raise ValueError(f"key_channels={config.key_channels} must be in (0, conv_lstm_channels="
+                     f"{config.conv_lstm_channels}); the rest of the channels are the values.")
+  if config.num_heads < 1:
+    raise ValueError(f"num_heads must be >= 1, got {config.num_heads}.")
+  if config.kind == "l2_keys" and config.key_channels % config.num_heads:
+    raise ValueError(f"l2_keys splits the {config.key_channels} key channels among "
+                     f"{config.num_heads} heads; make key_channels a multiple of num_heads.")
+
+
+def feature_map_shape(config) -> tuple[int, int]:
+  """(h, w) of the attention grid: the vision core output, or the ResNet's last map."""
+  height, width = config.frame_height, config.frame_width
+  if config.kind in ATTENTION_KINDS:
+    for stride in config.conv_strides:  # 'SAME' convolutions: ceil(n / stride).
+      height, width = -(-height // stride), -(-width // stride)
+    return height, width
+  return resnet_lib.resnet_feature_shape(height, width, len(config.resnet_channels))
+
+
+def query_size(config) -> int:
+  """Ck + Cs, the length of each query vector (72 in the paper)."""
+  return config.key_channels + basis_lib.num_channels(config.basis_even, config.basis_odd)
+
+
+class AgentOutput(NamedTuple):
+  logits: jax.Array  # [..., num_actions]
+  value: jax.Array  # [...]
+  attention: jax.Array  # [..., num_heads, h, w]; [..., 0, h, w] for the ResNet baselines.
+
+
+class AgentState(NamedTuple):
+  """Recurrent state; absent parts are [B, 0] zeros."""
+  vision_c: jax.Array  # ConvLSTM cell [B, h, w, conv_lstm_channels]
+  vision_h: jax.Array  # ConvLSTM hidden [B, h, w, conv_lstm_channels]
+  core_c: jax.Array  # policy LSTM cell [B, core]
+  core_h: jax.Array  # policy LSTM hidden [B, core]; the query network reads this (eq. 2).
+
+
+def initial_state(config, batch_size: int) -> AgentState:
+  """The zero state for `batch_size` environments; pure, needs no parameters."""
+  validate_config(config)
+  empty = jnp.zeros((batch_size, 0), jnp.float32)
+  if config.kind in ATTENTION_KINDS:
+    h, w = feature_map_shape(config)
+    vc, vh = conv_lstm.ConvLSTMCell.initial_state(batch_size, h, w, config.conv_lstm_channels)
+    core = jnp.zeros((batch_size, config.core_lstm), jnp.float32)
+    return AgentState(vc, vh, core, core)
+  if config.kind == "lstm":
+    core = jnp.zeros((batch_size, config.baseline_lstm), jnp.float32)
+    return AgentState(empty, empty, core, core)
+  return AgentState(empty, empty, empty, empty)
+
+
+class MLP(nn.Module):
+  features: Sequence[int]
+  activate_final: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    for i, f in enumerate(self.features):
+      x = nn.Dense(f)(x)
+      if i < len(self.features) - 1 or self.activate_final:
+        x = nn.relu(x)
+    return x
+
+
+class Agent(nn.Module):
+  """S3TA agent or baseline, selected by `config.kind`. See the module docstring."""
+  config: Any  # A FrozenConfigDict (hashable), from `agent_config`.
+  num_actions: int
+
+  def setup(self):
+    c = self.config
+    self._attention = c.kind in ATTENTION_KINDS
+    if self._attention:
+      self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
+                    for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
+                                                       c.conv_strides))]
+      self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2)
+      qsize = query_size(c)
+      if c.kind == "s3ta":
+        self.query_net = MLP(tuple(c.query_hidden) + (c.num_heads * qsize,))
+      elif c.kind == "fixed_query":
+        # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
+        self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
+                                        (c.num_heads, qsize))
+      self.answer_net = MLP(tuple(c.answer_hidden), activate_final=True)
+      self.core = nn.OptimizedLSTMCell(c.core_lstm)
+      self.head_hidden = nn.Dense(c.head_hidden)
+    else:
+      self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks, c.resnet_fc)
+      if c.kind == "lstm":
+        self.core = nn.OptimizedLSTMCell(c.baseline_lstm)
+    self.policy = nn.Dense(self.num_actions)
+    self.value_head = nn.Dense(1)
+
+  # The part that does not depend on the recurrent state, applied to all frames at once.
+  def _encode(self, obs: jax.Array) -> jax.Array:
+    c = self.config
+    chex.assert_rank(obs, 4)
+    if obs.shape[1:] != (c.frame_height, c.frame_width, 3):
+      raise ValueError(f"agent expects frames [B, {c.frame_height}, {c.frame_width}, 3], got "
+                       f"{obs.shape}; set the environment's frame size or agent config to match.")
+    x = obs.astype(jnp.float32) / 255.0
+    self.sow("intermediates", "frames", x)
+    if self._attention:
+      for conv in self.convs:
+        x = nn.relu(conv(x))
+        self.sow("intermediates", f"{conv.name}_out", x)
+      return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
+    x = self.resnet(x)  # [B, resnet_fc]
+    self.sow("intermediates", "resnet_out", x)
+    return x
+
+  def _extra_inputs(self, prev_action, prev_reward):
+    reward = prev_reward.astype(jnp.float32)
+    if self.config.clip_prev_reward:
+      reward = jnp.clip(reward, -1.0, 1.0)
+    return [jax.nn.one_hot(prev_action, self.num_actions), reward[:, None]]
+
+  def _core_step(self, state: AgentState, inputs) -> tuple[AgentState, AgentOutput]:
+    """One recurrent step from encoded frames; resets the state where `reset` first."""
+    encoded, prev_action, prev_reward, reset = inputs
+    c = self.config
+    batch = encoded.shape[0]
+    chex.assert_shape([prev_action, prev_reward, reset], (batch,))
+    state = jax.tree.map(
+        lambda s: jnp.where(reset.reshape((batch,) + (1,) * (s.ndim - 1)), jnp.zeros_like(s), s),
+        state)
+    if not self._attention:
+      h, w = feature_map_shape(c)
+      attention = jnp.zeros((batch, 0, h, w), jnp.float32)
+      features = encoded
+      if c.kind == "lstm":
+        core_in = jnp.concatenate([encoded] + self._extra_inputs(prev_action, prev_reward), -1)
+        (core_c, core_h), features = self.core((state.core_c, state.core_h), core_in)
+        self.sow("intermediates", "policy_core", features)
+        state = state._replace(core_c=core_c, core_h=core_h)
+      return state, self._heads(features, attention)
+
+    (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
+                                                            encoded)
+    self.sow("intermediates", "vision_core", o_vis)
+    ck = c.key_channels
+    h, w = o_vis.shape[1:3]
+    basis = jnp.broadcast_to(
+        basis_lib.spatial_basis(h, w, c.basis_even, c.basis_odd),
+        (batch, h, w, basis_lib.num_channels(c.basis_even, c.basis_odd)))
+    keys = jnp.concatenate([o_vis[..., :ck], basis], -1)
+    values = jnp.concatenate([o_vis[..., ck:], basis], -1)
+    self.sow("intermediates", "keys", keys)
+    self.sow("intermediates", "values", values)
+    if c.kind == "l2_keys":
+      grouped = o_vis[..., :ck].reshape(batch, h, w, c.num_heads, ck // c.num_heads)
+      logits = jnp.sqrt(jnp.sum(jnp.square(grouped), -1) + 1e-12).transpose(0, 3, 1, 2)
+      weights = attention_lib.attention_weights(logits)
+      answers = attention_lib.attend(weights, values)
+      query_inputs = []
+    else:
+      if c.kind == "s3ta":
+        queries = self.query_net(state.core_h).reshape(batch, c.num_heads, -1)  # eq. 2
+      else:
+        queries = jnp.broadcast_to(self.fixed_queries, (batch,) + self.fixed_queries.shape)
+      self.sow("intermediates", "queries", queries)
+      answers, weights = attention_lib.spatial_attention(queries, keys, values)
+      query_inputs = [queries.reshape(batch, -1)]
+    answer_in = jnp.concatenate(
+        query_inputs + [answers.reshape(batch, -1)] + self._extra_inputs(prev_action, prev_reward),
+        -1)
+    core_in = self.answer_net(answer_in)
+    (core_c, core_h), core_out = self.core((state.core_c, state.core_h), core_in)  # eq. 6
+    features = nn.relu(self.head_hidden(core_out))
+    for name, x in [("attention", weights), ("answers", answers), ("answer_inputs", answer_in),
+                    ("answer_processor", core_in), ("policy_core", core_out),
+                    ("output_hidden", features)]:
+      self.sow("intermediates", name, x)
+    new_state = AgentState(vision_c, vision_h, core_c, core_h)
+    return new_state, self._heads(features, weights)
+
+  def _heads(self, features, attention) -> AgentOutput:
+    return AgentOutput(logits=self.policy(features), value=self.value_head(features)[..., 0],
+                       attention=attention)
+
+  def step(self, obs, prev_action, prev_reward, reset, state: AgentState):
+    """One actor step: obs [B, H, W, 3] uint8 -> (AgentOutput [B, ...], new state)."""
+    new_state, out = self._core_step(state, (self._encode(obs), prev_action, prev_reward, reset))
+    return out, new_state
+
+  def unroll(self, obs, prev_action, prev_reward, reset, state: AgentState):
+    """Learner unroll: obs [T, B, H, W, 3] -> (AgentOutput [T, B, ...], final state)."""
+    chex.assert_rank(obs, 5)
+    t, b = obs.shape[:2]
+    chex.assert_shape([prev_action, prev_reward, reset], (t, b))
+    encoded = self._encode(obs.reshape((t * b,) + obs.shape[2:]))
+    encoded = encoded.reshape((t, b) + encoded.shape[1:])
+    # Intermediates (when requested as mutable) get a leading time axis.
+    scan = nn.scan(lambda mdl, carry, xs: mdl._core_step(carry, xs),
+                   variable_broadcast="params", variable_axes={"intermediates": 0},
+                   split_rngs={"params": False})
+    final_state, out = scan(self, state, (encoded, prev_action, prev_reward, reset))
+    return out, final_state
+
+  def __call__(self, obs, prev_action, prev_reward, reset, state):
+    return self.unroll(obs, prev_action, prev_reward, reset, state)
+
+
+def make_agent(config, num_actions: int) -> Agent:
+  """The agent module for `config` (from `agent_config`) and an environment's action count."""
+  validate_config(config)
+  if num_actions < 1:
+    raise ValueError(f"num_actions must be >= 1, got {num_actions}.")
+  return Agent(config=ml_collections.FrozenConfigDict(config), num_actions=num_actions)
+
+
+def dummy_inputs(config, time: int, batch_size: int):
+  """Zero inputs of the right shapes and dtypes for `unroll` (obs, action, reward, reset)."""
+  obs = jnp.zeros((time, batch_size, config.frame_height, config.frame_width, 3), jnp.uint8)
+  return (obs, jnp.zeros((time, batch_size), jnp.int32), jnp.zeros((time, batch_size), jnp.float32),
+          jnp.zeros((time, batch_size), bool))
+
+
+def init_params(agent: Agent, config, rng: jax.Array, batch_size: int = 1):
+  """Parameters initialised through `unroll` (T=1), valid for both `step` and `unroll`."""
+  return agent.init(rng, *dummy_inputs(config, 1, batch_size), initial_state(config, batch_size),
+                    method="unroll")
+
+
+def param_count(params) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
+
+
+def intermediate_shapes(config, num_actions: int, batch_size: int = 1) -> list[tuple[str, tuple]]:
+  """Every intermediate tensor's shape for one `step` (abstract evaluation: no FLOPs, no memory).
+
+  Also returns the outputs and new state, so the benchmark and the tests can print and check the
+  whole pipeline of the paper configuration cheaply.
+  """
+  agent = make_agent(config, num_actions)
+  params = jax.eval_shape(lambda: init_params(agent, config, jax.random.PRNGKey(0), batch_size))
+  state = initial_state(config, batch_size)
+  obs = jax.ShapeDtypeStruct((batch_size, config.frame_height, config.frame_width, 3), jnp.uint8)
+  act = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+  rew = jax.ShapeDtypeStruct((batch_size,), jnp.float32)
+  reset = jax.ShapeDtypeStruct((batch_size,), jnp.bool_)
+  (out, new_state), variables = jax.eval_shape(
+      lambda p, *xs: agent.apply(p, *xs, method="step", mutable=["intermediates"]),
+      params, obs, act, rew, reset, state)
+  flat = {}
+  for name, v in variables["intermediates"].items():
+    if isinstance(v, tuple):
+      flat[name] = v[0].shape
+    else:  # A submodule's own intermediates (the ResNet stacks).
+      flat.update({f"{name}.{k}": w[0].shape for k, w in v.items()})
+  order = ["frames", "conv0_out", "conv1_out", "resnet.stack0_out", "resnet.stack1_out",
+           "resnet.stack2_out", "resnet_out", "vision_core", "keys", "values", "queries",
+           "attention", "answers", "answer_inputs", "answer_processor", "policy_core",
+           "output_hidden"]
+  rank = {name: i for i, name in enumerate(order)}
+  shapes = sorted(((k, tuple(v)) for k, v in flat.items()), key=lambda kv: rank.get(kv[0], 99))
+  shapes += [(f"output.{k}", tuple(v.shape)) for k, v in out._asdict().items()]
+  shapes += [(f"state.{k}", tuple(v.shape)) for k, v in new_state._asdict().items()]
+  return shapes

@@ -1,0 +1,259 @@
+"""The S3TA Atari agent (Table 3), its ablations and baselines.
+
+Paper-size checks use abstract evaluation (jax.eval_shape: no FLOPs); numbers use the small config.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from s3ta_jax import agent as agent_lib
+
+NUM_ACTIONS = 6
+T, B = 4, 2
+
+
+def _config(kind, name="small"):
+  c = agent_lib.agent_config(name)
+  c.kind = kind
+  return c
+
+
+@functools.lru_cache(maxsize=None)
+def _agent_and_params(kind):
+  """Agent, random parameters (numpy: no init compile) and jitted unroll/step, shared by tests."""
+  config = _config(kind)
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  shapes = jax.eval_shape(lambda: agent_lib.init_params(agent, config, jax.random.PRNGKey(0)))
+  rng = np.random.default_rng(0)
+  # Fan-in scaled kernels and small random biases (not zeros), so no unit is dead by construction.
+  params = jax.tree.map(
+      lambda x: jnp.asarray(rng.normal(size=x.shape) / np.sqrt(np.prod(x.shape[:-1]))
+                            if x.ndim > 1 else 0.1 * rng.normal(size=x.shape), jnp.float32),
+      shapes)
+  unroll = jax.jit(functools.partial(agent.apply, method="unroll"))
+  step = jax.jit(functools.partial(agent.apply, method="step"))
+  return config, agent, params, unroll, step
+
+
+def _inputs(config, seed=0, t=T, b=B):
+  rng = np.random.default_rng(seed)
+  obs = rng.integers(0, 256, (t, b, config.frame_height, config.frame_width, 3), dtype=np.uint8)
+  act = rng.integers(0, NUM_ACTIONS, (t, b)).astype(np.int32)
+  rew = rng.normal(size=(t, b)).astype(np.float32)
+  reset = np.zeros((t, b), bool)
+  reset[0, 0] = True
+  return obs, act, rew, reset
+
+
+def _random_state(config, b=B, seed=3):
+  state = agent_lib.initial_state(config, b)
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), state)
+
+
+# ----- Paper configuration: shapes and parameter counts (abstract evaluation only). -----
+
+def test_paper_intermediate_shapes():
+  shapes = dict(agent_lib.intermediate_shapes(_config("s3ta", "paper"), 18, batch_size=32))
+  expect = {
+      "frames": (32, 210, 160, 3), "conv0_out": (32, 53, 40, 32), "conv1_out": (32, 27, 20, 64),
+      "vision_core": (32, 27, 20, 128), "keys": (32, 27, 20, 8 + 64),
+      "values": (32, 27, 20, 120 + 64), "queries": (32, 4, 72), "attention": (32, 4, 27, 20),
+      "answers": (32, 4, 184), "answer_inputs": (32, 4 * 72 + 4 * 184 + 18 + 1),
+      "answer_processor": (32, 256), "policy_core": (32, 256), "output_hidden": (32, 128),
+      "output.logits": (32, 18), "output.value": (32,), "output.attention": (32, 4, 27, 20),
+      "state.vision_c": (32, 27, 20, 128), "state.core_h": (32, 256)}
+  for name, shape in expect.items():
+    assert shapes[name] == shape, (name, shapes[name], shape)
+
+
+def _dense(i, o):
+  return i * o + o
+
+
+def _lstm(i, h):  # flax (Optimized)LSTMCell: input kernels without bias, hidden kernels with bias.
+  return 4 * (i * h + h * h + h)
+
+
+def _resnet(channels=(16, 32, 32), fc=256, flat=27 * 20 * 32):
+  n, cin = 0, 3
+  for ch in channels:
+    n += 9 * cin * ch + ch + 2 * 2 * (9 * ch * ch + ch)
+    cin = ch
+  return n + _dense(flat, fc)
+
+
+@pytest.mark.parametrize("kind", agent_lib.KINDS)
+def test_paper_parameter_counts(kind):
+  a = 18
+  vision = (8 * 8 * 3 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (9 * 64 * 512 + 512) + 9 * 128 * 512
+  top = _lstm(256, 256) + _dense(256, 128) + _dense(128, a) + _dense(128, 1)
+  expect = {
+      "s3ta": vision + _dense(256, 256) + _dense(256, 128) + _dense(128, 288) +
+              _dense(288 + 736 + a + 1, 512) + _dense(512, 256) + top,
+      "fixed_query": vision + 4 * 72 + _dense(288 + 736 + a + 1, 512) + _dense(512, 256) + top,
+      "l2_keys": vision + _dense(736 + a + 1, 512) + _dense(512, 256) + top,
+      "feedforward": _resnet() + _dense(256, a) + _dense(256, 1),
+      "lstm": _resnet() + _lstm(256 + a + 1, 256) + _dense(256, a) + _dense(256, 1),
+  }[kind]
+  config = _config(kind, "paper")
+  agent = agent_lib.make_agent(config, a)
+  params = jax.eval_shape(lambda: agent_lib.init_params(agent, config, jax.random.PRNGKey(0)))
+  assert agent_lib.param_count(params) == expect
+
+
+@pytest.mark.parametrize("kind,attn_shape", [("feedforward", (32, 0, 27, 20)),
+                                             ("lstm", (32, 0, 27, 20)),
+                                             ("l2_keys", (32, 4, 27, 20))])
+def test_paper_variant_output_shapes(kind, attn_shape):
+  shapes = dict(agent_lib.intermediate_shapes(_config(kind, "paper"), 18, batch_size=32))
+  assert shapes["output.attention"] == attn_shape
+  assert shapes["output.logits"] == (32, 18) and shapes["output.value"] == (32,)
+
+
+def test_initial_state_shapes():
+  s = agent_lib.initial_state(_config("s3ta", "paper"), 5)
+  assert s.vision_c.shape == (5, 27, 20, 128) and s.core_h.shape == (5, 256)
+  s = agent_lib.initial_state(_config("feedforward", "paper"), 5)
+  assert all(x.shape == (5, 0) for x in s)
+  assert all(not np.any(x) for x in agent_lib.initial_state(_config("lstm"), 2))
+
+
+# ----- Small configuration: real numbers. -----
+
+@pytest.mark.parametrize("kind", agent_lib.KINDS)
+def test_step_equals_unroll(kind):
+  config, agent, params, unroll, step = _agent_and_params(kind)
+  obs, act, rew, reset = _inputs(config)
+  reset[2, 1] = True
+  state = _random_state(config)
+  out, final = unroll(params, obs, act, rew, reset, state)
+  s = state
+  for t in range(T):
+    o, s = step(params, obs[t], act[t], rew[t], reset[t], s)
+    for name in ("logits", "value", "attention"):
+      np.testing.assert_allclose(getattr(o, name), getattr(out, name)[t], rtol=1e-4, atol=1e-5,
+                                 err_msg=f"{name} at t={t}")
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), s, final)
+  h, w = agent_lib.feature_map_shape(config)
+  heads = 0 if kind in ("feedforward", "lstm") else 4
+  assert out.logits.shape == (T, B, NUM_ACTIONS) and out.value.shape == (T, B)
+  assert out.attention.shape == (T, B, heads, h, w) and (h, w) == (11, 11)
+  if heads:
+    np.testing.assert_allclose(out.attention.sum(axis=(-2, -1)), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["s3ta", "lstm"])
+def test_reset_mid_unroll_equals_fresh_unroll(kind):
+  config, agent, params, unroll, step = _agent_and_params(kind)
+  obs, act, rew, reset = _inputs(config, seed=1)
+  reset[:] = False
+  reset[2, 0] = True  # Element 0 starts a new episode at t=2; element 1 carries on.
+  out, final = unroll(params, obs, act, rew, reset, _random_state(config))
+  # The fresh run: element 0's frames from t=2 on, from the zero state (same shapes, so the
+  # compiled unroll is reused; its t >= 2 half is a repeat and unused).
+  idx = np.array([2, 3, 2, 3])
+  fresh_reset = np.zeros_like(reset)
+  fresh_reset[2] = True
+  fresh, fresh_final = unroll(params, obs[idx], act[idx], rew[idx], fresh_reset,
+                              agent_lib.initial_state(config, B))
+  np.testing.assert_allclose(out.logits[2:, 0], fresh.logits[:2, 0], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(out.value[2:, 0], fresh.value[:2, 0], rtol=1e-4, atol=1e-5)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x[:1], y[:1], rtol=1e-4, atol=1e-5),
+               final, fresh_final)
+  # Without the reset, the carried-in state changes the outputs (so the check above can fail).
+  reset[2, 0] = False
+  carried, _ = unroll(params, obs, act, rew, reset, _random_state(config))
+  assert np.max(np.abs(carried.logits[2:, 0] - fresh.logits[:2, 0])) > 1e-4
+
+
+# `feedforward` is `lstm`'s ResNet and heads without the LSTM, so `lstm` covers its parameters.
+@pytest.mark.parametrize("kind", ["s3ta", "fixed_query", "l2_keys", "lstm"])
+def test_gradients_reach_every_parameter(kind):
+  config, agent, params, unroll, step = _agent_and_params(kind)
+  obs, act, rew, reset = _inputs(config, seed=2)
+  rng = np.random.default_rng(5)
+  w_logits = rng.normal(size=(T, B, NUM_ACTIONS)).astype(np.float32)
+  w_value = rng.normal(size=(T, B)).astype(np.float32)
+
+  def loss(p):
+    out, _ = agent.apply(p, obs, act, rew, reset, agent_lib.initial_state(config, B),
+                         method="unroll")
+    return jnp.sum(out.logits * w_logits) + jnp.sum(out.value * w_value)
+
+  grads = jax.jit(jax.grad(loss))(params)
+  groups = set(grads["params"])
+  expect_groups = {
+      "s3ta": {"conv0", "conv1", "conv_lstm", "query_net", "answer_net", "core", "head_hidden",
+               "policy", "value_head"},
+      "fixed_query": {"conv0", "conv1", "conv_lstm", "fixed_queries", "answer_net", "core",
+                      "head_hidden", "policy", "value_head"},
+      "l2_keys": {"conv0", "conv1", "conv_lstm", "answer_net", "core", "head_hidden", "policy",
+                  "value_head"},
+      "lstm": {"resnet", "core", "policy", "value_head"},
+  }[kind]
+  assert groups == expect_groups
+  flat = jax.tree_util.tree_flatten_with_path(grads)[0]
+  for path, g in flat:
+    assert np.all(np.isfinite(g)), path
+    assert np.linalg.norm(np.asarray(g)) > 0, f"no gradient reaches {jax.tree_util.keystr(path)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _step_with_intermediates(kind):
+  _, agent, _, _, _ = _agent_and_params(kind)
+  return jax.jit(functools.partial(agent.apply, method="step", mutable=["intermediates"]))
+
+
+def _queries(kind, state_seed, obs_seed):
+  config, _, params, _, _ = _agent_and_params(kind)
+  obs, act, rew, reset = _inputs(config, seed=obs_seed)
+  reset[:] = False
+  (_, _), variables = _step_with_intermediates(kind)(
+      params, obs[0], act[0], rew[0], reset[0], _random_state(config, seed=state_seed))
+  return params, variables["intermediates"]["queries"][0]
+
+
+def test_fixed_query_does_not_depend_on_state():
+  params, q1 = _queries("fixed_query", state_seed=1, obs_seed=1)
+  _, q2 = _queries("fixed_query", state_seed=2, obs_seed=2)
+  np.testing.assert_array_equal(q1, q2)
+  np.testing.assert_array_equal(q1[0], params["params"]["fixed_queries"])
+  np.testing.assert_array_equal(q1[0], q1[1])
+  # The top-down agent's queries do depend on the state (h of the policy core at t-1, eq. 2)...
+  _, q1 = _queries("s3ta", state_seed=1, obs_seed=1)
+  _, q2 = _queries("s3ta", state_seed=2, obs_seed=1)
+  assert np.max(np.abs(q1 - q2)) > 1e-3
+  # ...and not on the current frame.
+  _, q3 = _queries("s3ta", state_seed=1, obs_seed=2)
+  np.testing.assert_allclose(q1, q3, rtol=1e-6)
+
+
+def test_frames_are_scaled_by_255():
+  config, agent, params, _, _ = _agent_and_params("feedforward")
+  obs = np.full((1, config.frame_height, config.frame_width, 3), 255, np.uint8)
+  z = np.zeros((1,), np.int32)
+  (_, _), v = agent.apply(params, obs, z, z.astype(np.float32), z.astype(bool),
+                          agent_lib.initial_state(config, 1), method="step",
+                          mutable=["intermediates"])
+  np.testing.assert_array_equal(v["intermediates"]["frames"][0], 1.0)
+
+
+def test_bad_config_and_inputs_raise():
+  with pytest.raises(ValueError, match="kind"):
+    agent_lib.make_agent(_config("attention"), 4)
+  with pytest.raises(ValueError, match="small"):
+    agent_lib.agent_config("huge")
+  bad = _config("l2_keys")
+  bad.key_channels = 6
+  with pytest.raises(ValueError, match="multiple of num_heads"):
+    agent_lib.make_agent(bad, 4)
+  config, agent, params, _, _ = _agent_and_params("s3ta")
+  obs = np.zeros((1, 1, 80, 80, 3), np.uint8)
+  z = np.zeros((1, 1), np.int32)
+  with pytest.raises(ValueError, match="84, 84, 3"):
+    agent.apply(params, obs, z, z.astype(np.float32), z.astype(bool),
+                agent_lib.initial_state(config, 1), method="unroll")
