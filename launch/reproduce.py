@@ -110,10 +110,12 @@ def status(workdir: str, experiment: Experiment) -> dict:
   config = _read_json(os.path.join(workdir, "config.json")) or {}
   wall = _read_json(os.path.join(workdir, "wall_time.json")) or {}
   out = {"done": False, "value": None, "wall_s": wall.get("seconds", 0.0), "config": config}
-  total = config.get("num_train_steps") or config.get("total_frames")
   if results is not None:
-    out.update(done=results.get("step", 0) >= (total or 0), value=results.get(experiment.metric),
-               results=results)
+    if "total_frames" in config:  # Catch counts frames; its steps are updates.
+      done = results.get("frames", 0) >= config["total_frames"]
+    else:
+      done = results.get("step", 0) >= config.get("num_train_steps", 0)
+    out.update(done=done, value=results.get(experiment.metric), results=results)
   else:  # Part-done: report the latest evaluation.
     evals = [r for r in runtime.read_metrics(workdir) if experiment.metric in r]
     if evals:

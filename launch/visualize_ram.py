@@ -1,12 +1,17 @@
-"""Pictures of a trained RAM run: glimpse paths (like Fig. 3 of Mnih et al. 2014) and learning curves.
+"""Pictures of a trained RAM run: glimpse paths (like Fig. 3 of Mnih et al. 2014), learning curves,
+and, for a Catch run (sec. 4.2), an animated GIF of the agent with its retina drawn on the screen.
 
   python -m launch.visualize_ram --workdir=workdirs/ram_mnist [--out_dir=docs/figures/ram_mnist]
+  python -m launch.visualize_ram --workdir=workdirs/ram_catch
 
 Writes `glimpse_paths.png` (each row: the test image with the glimpse path, first glimpse a filled
 circle, last a hollow one, green when classified right and red when wrong; then what each glimpse
 saw, its coarser scales up-sampled around the full-resolution centre) and `learning_curve.png`
 (validation/test error against training images) into `--out_dir` (default `WORKDIR/figures`).
-Works on any workdir written by `launch.mnist`, finished or not (it uses the latest checkpoint).
+For a `launch.catch` workdir it writes `catch.gif` (a few greedy games; the retina's three
+squares in red, orange and yellow from finest to coarsest; a green/red frame when the ball is
+caught/missed) and `catch_rate.png` (greedy catch rate against frames). Works on any workdir,
+finished or not: it uses the latest checkpoint.
 """
 from __future__ import annotations
 
@@ -25,26 +30,36 @@ matplotlib.use("Agg")  # Files only; no display on servers.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 from launch import runtime
-from ram_jax import data, train
+from PIL import Image, ImageDraw
+
+from ram_jax import catch, catch_agent, data, train
 
 
 
-def load_run(workdir: str) -> tuple[ConfigDict, dict]:
-  """The run's config and its latest parameters."""
+def load_config(workdir: str) -> ConfigDict:
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
-    raise runtime.UsageError(f"{workdir} has no config.json; is it a launch.mnist workdir?")
+    raise runtime.UsageError(f"{workdir} has no config.json; is it a launch.mnist/launch.catch workdir?")
   with open(config_path) as f:
-    config = ConfigDict(json.load(f))
-  if config.model != "ram":
-    raise runtime.UsageError(f"{workdir} trained a {config.model!r} baseline, which takes no glimpses.")
+    return ConfigDict(json.load(f))
+
+
+def restore_latest(workdir: str, like):
   checkpointer = runtime.Checkpointer(workdir)
   if checkpointer.latest_step() is None:
     raise runtime.UsageError(f"{workdir} has no checkpoint yet; let the run save one first.")
-  model, task = train.make_model(config), train.make_task(config)
-  state = train.init_state(config, model, train.make_optimizer(config), task)
-  state = checkpointer.restore(state)
+  state = checkpointer.restore(like)
   checkpointer.close()
+  return state
+
+
+def load_run(workdir: str) -> tuple[ConfigDict, dict]:
+  """The MNIST run's config and its latest parameters."""
+  config = load_config(workdir)
+  if config.model != "ram":
+    raise runtime.UsageError(f"{workdir} trained a {config.model!r} baseline, which takes no glimpses.")
+  model, task = train.make_model(config), train.make_task(config)
+  state = restore_latest(workdir, train.init_state(config, model, train.make_optimizer(config), task))
   return config, state["params"]
 
 
@@ -110,21 +125,94 @@ def plot_learning_curve(records: list[dict], batch_size: int, title: str, path: 
   ax.set_yscale("log")
   for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
     axis(matplotlib.ticker.FormatStrFormatter("%g"))
+  _finish_plot(fig, ax, title, path)
+  return True
+
+
+def plot_catch_rate(records: list[dict], title: str, path: str) -> bool:
+  """Greedy (and sampled) catch rate against frames; False when there is nothing to plot."""
+  evals = [r for r in records if "catch_rate" in r]
+  if not evals:
+    return False
+  frames = np.array([r["frames"] for r in evals])
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot(frames, [100 * r["catch_rate"] for r in evals], "o-", ms=3, label="greedy policy")
+  if "catch_rate_sampled" in evals[0]:
+    ax.plot(frames, [100 * r["catch_rate_sampled"] for r in evals], "o-", ms=3,
+            label="sampled policy")
+  ax.axhline(85, color="gray", ls="--", lw=1, label="paper (~85%)")
+  ax.set_xlabel("frames")
+  ax.set_ylabel("balls caught (%)")
+  _finish_plot(fig, ax, title, path)
+  return True
+
+
+def _finish_plot(fig, ax, title: str, path: str):
   ax.grid(True, which="both", alpha=0.3)
   ax.set_title(title, fontsize=9)
   ax.legend()
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
-  return True
+
+
+RETINA_COLOURS = ((255, 40, 40), (255, 150, 0), (255, 230, 0))  # Finest to coarsest.
+
+
+def catch_frames(screens: np.ndarray, locations: np.ndarray, rewards: np.ndarray, glimpse_size: int,
+                 num_scales: int, zoom: int = 12) -> list[Image.Image]:
+  """One game, `[T, 24, 24]` screens and `[T, 2]` glimpse locations -> RGB frames with the retina."""
+  frames = []
+  for t in range(screens.shape[0]):
+    pixels = (np.kron(screens[t], np.ones((zoom, zoom))) * 255).astype(np.uint8)
+    image = Image.fromarray(pixels).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    # Same pixel-edge centre as the sensor (ram_jax.glimpse.location_to_pixel).
+    cx, cy = (np.floor((np.clip(locations[t], -1, 1) + 1) / 2 * catch.SIZE + 0.5)).tolist()
+    for k in range(num_scales):
+      half = glimpse_size * 2**k // 2
+      box = [(cx - half) * zoom, (cy - half) * zoom, (cx + half) * zoom - 1, (cy + half) * zoom - 1]
+      draw.rectangle(box, outline=RETINA_COLOURS[k % len(RETINA_COLOURS)], width=2)
+    if t == screens.shape[0] - 1:  # The last frame: did the ball land on the paddle?
+      draw.rectangle([0, 0, image.width - 1, image.height - 1],
+                     outline=(0, 200, 0) if rewards[t] > 0 else (220, 0, 0), width=6)
+    frames.append(image)
+  return frames
+
+
+def visualize_catch(workdir: str, config: ConfigDict, out_dir: str, num_games: int = 4) -> list[str]:
+  """`catch.gif` of `num_games` greedy games and the catch-rate curve."""
+  agent = catch_agent.make_agent(config)
+  optimizer = catch_agent.make_optimizer(config)
+  like = catch_agent.init_train_state(agent, optimizer, config.num_envs, jax.random.PRNGKey(0))
+  params = catch_agent.TrainState(*restore_latest(workdir, like)).params
+  reset_key, play_key = jax.random.split(jax.random.PRNGKey(config.eval_seed + 1))
+  games = catch.batch_reset(jax.random.split(reset_key, num_games))
+  _, rollout = catch_agent.play_games(agent, params, games, play_key, greedy=True)
+  screens, rewards = np.asarray(rollout.screens), np.asarray(rollout.rewards)
+  locations = np.asarray(rollout.outputs["location"])
+  frames = []
+  for g in range(num_games):
+    frames += catch_frames(screens[:, g], locations[:, g], rewards[:, g], config.glimpse_size,
+                           config.num_scales)
+  written = [os.path.join(out_dir, "catch.gif")]
+  frames[0].save(written[0], save_all=True, append_images=frames[1:], duration=150, loop=0)
+  curve = os.path.join(out_dir, "catch_rate.png")
+  title = f"RAM on Catch, {config.glimpse_size}x{config.glimpse_size} retina, {config.num_scales} scales"
+  if plot_catch_rate(runtime.read_metrics(workdir), title, curve):
+    written.append(curve)
+  return written
 
 
 def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
               data_dir: str | None = None) -> list[str]:
   """Writes the figures for one run; returns their paths."""
-  config, params = load_run(workdir)
   out_dir = out_dir or os.path.join(workdir, "figures")
   os.makedirs(out_dir, exist_ok=True)
+  config = load_config(workdir)
+  if "total_frames" in config:  # A launch.catch run.
+    return visualize_catch(workdir, config, out_dir)
+  config, params = load_run(workdir)
   try:
     splits = data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
@@ -149,7 +237,7 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
 
 def define_flags():
   """Flags exist only when run as a program, so tests can import several launch modules."""
-  flags.DEFINE_string("workdir", None, "A launch.mnist workdir.")
+  flags.DEFINE_string("workdir", None, "A launch.mnist or launch.catch workdir.")
   flags.DEFINE_string("out_dir", None, "Where to write the PNGs (default WORKDIR/figures).")
   flags.DEFINE_integer("num_examples", 8, "Test images to draw.")
   flags.DEFINE_string("data_dir", None, "MNIST idx directory, if not the run's own.")
@@ -160,7 +248,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   if not f.workdir:
-    raise runtime.UsageError("pass --workdir=DIR (a launch.mnist workdir).")
+    raise runtime.UsageError("pass --workdir=DIR (a launch.mnist or launch.catch workdir).")
   for path in visualize(f.workdir, f.out_dir, f.num_examples, f.data_dir):
     print(f"wrote {path}")
 

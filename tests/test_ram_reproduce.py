@@ -50,6 +50,11 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   part.mkdir()
   (part / "config.json").write_text(json.dumps({"num_train_steps": 100}))
   (part / "metrics.jsonl").write_text(json.dumps({"step": 40, "test_error": 0.25}) + "\n")
+  catch_run = runs / "catch"
+  catch_run.mkdir()
+  (catch_run / "config.json").write_text(json.dumps({"total_frames": 20_000_000}))
+  (catch_run / "results.json").write_text(json.dumps({"step": 13587, "frames": 20_000_064,
+                                                      "catch_rate": 1.0}))
   report = tmp_path / "results.md"
   reproduce.write_report(str(report), str(runs), "/data/mnist")
   rows = {(line.split("|")[1].strip(), line.split("|")[2].strip()): line
@@ -60,6 +65,7 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   cluttered = rows[("2a", "RAM, 8 glimpses, 12×12, 3 scale(s)")]
   assert "| 25.00% | part-done (step 40) |" in cluttered
   assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
+  assert "| 85% | 100.00% | done | 20.0M frames |" in rows[("4.2", "RAM, 6×6 retina, 3 scales, LSTM 256")]
   assert len(rows) == len(reproduce.EXPERIMENTS)
 
 
