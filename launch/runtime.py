@@ -134,6 +134,7 @@ def read_metrics(workdir: str) -> list[dict]:
 RESUMABLE_FIELDS = frozenset({
     "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",
     "eval_every_steps", "allow_config_change", "progress_every_s", "num_eval_episodes",
+    "stop_return",
 })
 
 

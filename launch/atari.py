@@ -1,0 +1,85 @@
+"""Trains S3TA (or a baseline) on Atari with the IMPALA actor–learner (Mott et al. 2019, §4.1).
+
+  python -m launch.atari --config=configs/s3ta_atari.py --config.workdir=workdirs/s3ta_breakout
+  python -m launch.atari --config=configs/s3ta_atari.py:catch --config.workdir=workdirs/impala_catch
+
+Prints a progress line every `log_every_s` (learner frames/s, learner steps/s, queue fill,
+episode return mean/median over the last 100 games, losses per timestep), appends the same to
+`workdir/metrics.jsonl`, checkpoints (params, optimizer state, frame count) every
+`checkpoint_every_s` and at the end, and resumes from the latest checkpoint when re-run with the
+same workdir. Multi-host: set `--config.distributed.enabled=True` (plus address/num_processes/
+process_id off TPU pods and SLURM) on every process.
+"""
+from __future__ import annotations
+
+
+import jax
+from absl import app
+from absl import logging
+from ml_collections import config_flags
+
+from launch import runtime
+
+
+
+def init_distributed(config):
+  """jax.distributed.initialize when asked; must run before anything touches a JAX device."""
+  d = config.distributed
+  if not d.enabled:
+    return
+  import jax
+  # CPU collectives across processes (tests, CPU clusters); GPU/TPU ignore this setting.
+  jax.config.update("jax_cpu_collectives_implementation", d.cpu_collectives)
+  kwargs = {}
+  if d.coordinator_address:
+    kwargs = dict(coordinator_address=d.coordinator_address, num_processes=d.num_processes,
+                  process_id=d.process_id)
+    if d.num_processes < 1 or not 0 <= d.process_id < d.num_processes:
+      raise runtime.UsageError(
+          f"distributed.num_processes={d.num_processes}, process_id={d.process_id}: need "
+          "num_processes >= 1 and 0 <= process_id < num_processes.")
+  jax.distributed.initialize(**kwargs)
+
+
+def train(config, stop_return: float | None = None, max_seconds: float | None = None) -> dict:
+  """Runs (or resumes) training in `config.workdir`; returns the summary of `Trainer.run`."""
+  if not config.workdir:
+    raise runtime.UsageError("config.workdir is empty; pass --config.workdir=DIR "
+                             "(e.g. workdirs/s3ta_breakout).")
+  init_distributed(config)
+  from s3ta_jax.impala import system
+  runtime.guard_config(config.workdir, config)
+  try:
+    trainer = system.Trainer(config, config.workdir)
+  except ValueError as e:  # Config problems: one line naming the field and the fix.
+    raise runtime.UsageError(str(e)) from None
+  progress = runtime.Progress(config.workdir, config.total_frames, start_step=trainer.frames,
+                              unit="frames", every_s=0.0)
+  print(f"env={config.env_name} agent={config.agent} ({trainer.agent_config.kind}, frames "
+        f"{trainer.frame_shape[0]}x{trainer.frame_shape[1]}) actions={trainer.num_actions} "
+        f"learner devices={trainer.learner.num_devices} processes={jax.process_count()}",
+        flush=True)
+  threshold = config.stop_return if stop_return is None else stop_return
+  summary = trainer.run(stop_return=threshold if threshold > -1e8 else None,
+                        max_seconds=max_seconds, progress=progress)
+  progress.close()
+  print(f"done: {summary['frames']:,} frames, {summary['steps']} learner steps in "
+        f"{summary['seconds']:.0f}s, mean return (last 100 games) {summary['return_mean']:.3g}",
+        flush=True)
+  return summary
+
+
+def main(argv, config_flag):
+  if len(argv) > 1:
+    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; keep the progress lines.
+  if config_flag.value is None:
+    raise runtime.UsageError("pass --config=configs/s3ta_atari.py")
+  train(config_flag.value)
+
+
+if __name__ == "__main__":
+  # Defined here, not at import, so tests can import several launch modules.
+  _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config, e.g. configs/s3ta_atari.py.")
+  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv),
+          flags_parser=runtime.parse_flags)

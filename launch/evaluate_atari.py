@@ -1,0 +1,80 @@
+"""Evaluates a trained Atari agent from its workdir: returns and human-normalised score.
+
+  python -m launch.evaluate_atari --workdir=workdirs/s3ta_breakout --episodes=10 --mode=both
+
+Reads `workdir/config.json` and the latest checkpoint, plays `--episodes` whole games (no life
+loss termination, up to 27k agent steps = 108k frames) with greedy (argmax) and/or sampled
+actions, prints mean/median/min/max return and the human-normalised score (random and human
+references from `s3ta_jax.impala.human_scores`), and appends them to `workdir/eval.jsonl`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+from launch import runtime
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (holds config.json, checkpoints/).")
+_EPISODES = flags.DEFINE_integer("episodes", 10, "Games to play per mode.")
+_MODE = flags.DEFINE_enum("mode", "both", ["greedy", "stochastic", "both"], "Action selection.")
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 27000, "Agent steps per game at most (x4 frames).")
+_SEED = flags.DEFINE_integer("seed", 0, "Environment and sampling seed.")
+
+
+def load(workdir: str):
+  """(config, agent, params, frames) from a training workdir."""
+  from s3ta_jax.impala import agents, learner as learner_lib, system
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise runtime.UsageError(f"{path} not found; pass the --workdir of a launch.atari run.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  agent_config = agents.agent_config(config.agent, config.get("agent_overrides"))
+  frame_shape = agents.frame_shape(agent_config)
+  agent = agents.build(agent_config, system.num_actions_of(config, frame_shape))
+  params = agent.init_params(jax.random.PRNGKey(0))
+  like = dict(params=params, opt_state=learner_lib.make_optimizer(config).init(params),
+              frames=np.int64(0), step=np.int64(0))
+  ckpt = runtime.Checkpointer(workdir)
+  if ckpt.latest_step() is None:
+    raise runtime.UsageError(f"no checkpoint under {ckpt.directory}; train first.")
+  state = ckpt.restore(like)
+  ckpt.close()
+  return config, agent, state["params"], int(state["frames"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs restores at INFO.
+  if not _WORKDIR.value:
+    raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
+  from s3ta_jax.impala import evaluation, human_scores
+  config, agent, params, frames = load(_WORKDIR.value)
+  modes = ["greedy", "stochastic"] if _MODE.value == "both" else [_MODE.value]
+  for mode in modes:
+    start = time.time()
+    returns = evaluation.evaluate(agent, params, config.env_name, _EPISODES.value,
+                                  greedy=mode == "greedy", seed=_SEED.value,
+                                  max_steps=_MAX_STEPS.value, reward_clip=config.reward_clip)
+    mean = float(np.mean(returns))
+    hns = human_scores.human_normalized(config.env_name, mean)
+    hns_text = f"{100 * hns:.1f}%" if hns is not None else "n/a (not an Atari-57 game)"
+    print(f"{config.env_name} {mode} after {frames:,} frames: {len(returns)} games, return mean "
+          f"{mean:.2f} median {np.median(returns):.2f} min {np.min(returns):.2f} max "
+          f"{np.max(returns):.2f}; human-normalised {hns_text} ({time.time() - start:.0f}s)",
+          flush=True)
+    record = dict(frames=frames, mode=mode, episodes=len(returns), return_mean=mean,
+                  return_median=float(np.median(returns)), returns=[float(r) for r in returns],
+                  human_normalized=hns, time=time.time())
+    with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: runtime.run_main(main, argv))

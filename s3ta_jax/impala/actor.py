@@ -1,0 +1,239 @@
+"""Actor threads (Sebulba style): step a batch of async envs, run the policy on the actor device, emit unrolls.
+
+Each `recv` returns `batch_size` of the `num_envs` environments; the actor gathers their recurrent
+states, samples actions with one jitted policy step, sends the actions back at once (so envpool
+steps those envs while the actor does its bookkeeping and the next batch is inferred), and writes
+the timesteps into per-env buffers. Every env emits an unroll of T+1 timesteps each T steps; the
+last timestep of one unroll is the first of the next (it only bootstraps V-trace).
+
+Terminal observations (`done`) are not agent timesteps: their reward is carried into the first
+timestep of the next episode (`first=True`), as in IMPALA's environment wrapper, so every stored
+transition is a real one and `first[t]` both resets the agent and zeroes the discount into t.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from s3ta_jax.impala.envs import ACTION_REPEAT
+
+
+class TrajectoryBuilder:
+  """Per-env buffers of T+1 timesteps; returns each env's unroll when full (pure numpy)."""
+
+  def __init__(self, num_envs: int, unroll_length: int, obs_shape, num_actions: int,
+               state_example):
+    n, t1 = num_envs, unroll_length + 1
+    self.unroll_length = unroll_length
+    self.buffers = dict(
+        obs=np.zeros((n, t1) + tuple(obs_shape), np.uint8),
+        first=np.zeros((n, t1), bool),
+        prev_action=np.zeros((n, t1), np.int32),
+        reward=np.zeros((n, t1), np.float32),
+        action=np.zeros((n, t1), np.int32),
+        logits=np.zeros((n, t1, num_actions), np.float32))
+    self.count = np.zeros(n, np.int64)
+    self.init_state = jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype),
+                                   state_example)
+
+  def add(self, env_ids, state_before: Callable[[], Any], **timestep) -> list[dict]:
+    """Writes one timestep for each of `env_ids`; `state_before()` gives their states before it."""
+    env_ids = np.asarray(env_ids)
+    if len(env_ids) == 0:
+      return []
+    pos = self.count[env_ids]
+    states = None
+    if np.any((pos == 0) | (pos == self.unroll_length)):
+      states = state_before()
+      starts = np.nonzero(pos == 0)[0]
+      for leaf, new in zip(jax.tree.leaves(self.init_state), jax.tree.leaves(states)):
+        leaf[env_ids[starts]] = new[starts]
+    for key, value in timestep.items():
+      self.buffers[key][env_ids, pos] = value
+    self.count[env_ids] += 1
+    out = []
+    for i in np.nonzero(self.count[env_ids] == self.unroll_length + 1)[0]:
+      e = env_ids[i]
+      traj = {k: v[e].copy() for k, v in self.buffers.items()}
+      traj["init_state"] = jax.tree.map(lambda x: x[e].copy(), self.init_state)
+      out.append(traj)
+      # The last timestep starts the next unroll; its state-before is that unroll's initial state.
+      for v in self.buffers.values():
+        v[e, 0] = v[e, -1]
+      for leaf, new in zip(jax.tree.leaves(self.init_state), jax.tree.leaves(states)):
+        leaf[e] = new[i]
+      self.count[e] = 1
+    return out
+
+
+class ParamStore:
+  """Latest learner parameters, versioned; actors copy them to their device when the version moves."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._params, self._version = None, -1
+
+  def set(self, params):
+    with self._lock:
+      self._params, self._version = params, self._version + 1
+
+  def get(self):
+    with self._lock:
+      return self._params, self._version
+
+
+class EpisodeLog:
+  """Finished games (unclipped return, length in agent steps), shared by actors and the learner."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._returns, self._lengths = [], []
+
+  def add(self, returns, lengths):
+    with self._lock:
+      self._returns.extend(float(r) for r in returns)
+      self._lengths.extend(int(n) for n in lengths)
+
+  def drain(self):
+    with self._lock:
+      out = (self._returns, self._lengths)
+      self._returns, self._lengths = [], []
+    return out
+
+
+def make_policy_step(agent, greedy: bool = False):
+  """jitted: gather the batch's states, one agent step, sample, scatter states back (masked)."""
+
+  def policy_step(params, state_all, env_ids, obs, prev_action, prev_reward, reset, valid, rng):
+    state = jax.tree.map(lambda s: s[env_ids], state_all)
+    out, new = agent.step(params, obs, prev_action, prev_reward, reset, state)
+    if greedy:
+      action = jnp.argmax(out.logits, -1).astype(jnp.int32)
+    else:
+      action = jax.random.categorical(rng, out.logits).astype(jnp.int32)
+    # Terminal observations are not agent steps: their states stay as they were.
+    new = jax.tree.map(
+        lambda n, o: jnp.where(valid.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, state)
+    state_all = jax.tree.map(lambda s, n: s.at[env_ids].set(n), state_all, new)
+    return action, out.logits, state_all, state
+
+  return jax.jit(policy_step, donate_argnums=(1,))
+
+
+class Actor:
+  """One actor thread: its own envs, per-env recurrent state, unrolls into `out_queue`.
+
+  Any exception is kept in `self.error` (with traceback) for the learner to re-raise.
+  """
+
+  def __init__(self, actor_id: int, agent, make_env: Callable[[], Any], params: ParamStore,
+               out_queue: queue.Queue, unroll_length: int, device, seed: int,
+               stop: threading.Event, episodes: EpisodeLog, reward_clip: float = 1.0):
+    self.actor_id, self.agent, self.make_env = actor_id, agent, make_env
+    self.params, self.queue, self.unroll_length = params, out_queue, unroll_length
+    self.device, self.seed, self.stop, self.episodes = device, seed, stop, episodes
+    self.reward_clip = reward_clip
+    self.error: BaseException | None = None
+    self.error_text = ""
+    self.env_steps = 0  # Agent steps taken (x ACTION_REPEAT frames).
+    self.thread = threading.Thread(target=self._guarded, name=f"actor-{actor_id}", daemon=True)
+
+  def start(self):
+    self.thread.start()
+    return self
+
+  def _guarded(self):
+    try:
+      self.run()
+    except BaseException as e:  # Reported by the learner, which must not hang on an empty queue.
+      self.error, self.error_text = e, traceback.format_exc()
+
+  def _put(self, traj):
+    while not self.stop.is_set():
+      try:
+        self.queue.put(traj, timeout=0.5)
+        return
+      except queue.Full:
+        continue
+
+  def run(self, max_steps: int | None = None):
+    env = self.make_env()
+    try:
+      self._loop(env, max_steps)
+    finally:
+      env.close()
+
+  def _loop(self, env, max_steps):
+    agent, n = self.agent, env.num_envs
+    if tuple(env.obs_shape[:2]) != tuple(agent.frame_shape) or env.num_actions != agent.num_actions:
+      raise ValueError(f"env gives {env.obs_shape} frames and {env.num_actions} actions but the "
+                       f"agent expects {agent.frame_shape} and {agent.num_actions}; build both "
+                       "from the same config.")
+    policy = make_policy_step(agent)
+    # Separate host copies per leaf: the agent may share one zeros buffer between leaves,
+    # which a donated argument must not do.
+    state_all = jax.device_put(jax.tree.map(np.array, agent.initial_state(n)), self.device)
+    builder = TrajectoryBuilder(n, self.unroll_length, env.obs_shape, env.num_actions,
+                                jax.tree.map(np.asarray, agent.initial_state(1)))
+    rng = jax.device_put(jax.random.PRNGKey(self.seed), self.device)
+    was_done = np.ones(n, bool)  # The first observation after reset starts an episode.
+    pending_reward = np.zeros(n, np.float32)
+    last_action = np.zeros(n, np.int32)
+    ep_return, ep_length = np.zeros(n, np.float64), np.zeros(n, np.int64)
+    version, local_params = -2, None
+    env.async_reset()
+    steps = 0
+    while not self.stop.is_set() and (max_steps is None or steps < max_steps):
+      params, v = self.params.get()
+      if v != version:
+        if params is None:
+          time.sleep(0.01)
+          continue
+        local_params = jax.device_put(
+            jax.tree.map(lambda x: x.addressable_shards[0].data
+                         if isinstance(x, jax.Array) else x, params), self.device)
+        version = v
+      ts = env.recv()
+      ids = ts.env_id
+      valid = ~ts.done
+      first = was_done[ids]
+      reward = np.where(first, pending_reward[ids], ts.reward).astype(np.float32)
+      prev_action = np.where(first, 0, last_action[ids]).astype(np.int32)
+      prev_reward = np.where(first, 0.0, np.clip(reward, -self.reward_clip, self.reward_clip))
+      rng, key = jax.random.split(rng)
+      action, logits, state_all, before = policy(
+          local_params, state_all, ids, ts.obs, prev_action, prev_reward.astype(np.float32),
+          first, valid, key)
+      action = np.asarray(action)
+      env.send(action, ids)  # Envs step while we do the bookkeeping below.
+      logits = np.asarray(logits)
+
+      ep_return[ids] += ts.reward
+      ep_length[ids] += valid
+      over = ids[ts.done & ts.game_over]
+      if len(over):
+        self.episodes.add(ep_return[over], ep_length[over])
+        ep_return[over], ep_length[over] = 0.0, 0
+      vi = np.nonzero(valid)[0]
+      trajs = builder.add(
+          ids[vi], lambda: jax.tree.map(lambda x: np.asarray(x)[vi], before),
+          obs=ts.obs[vi], first=first[vi], prev_action=prev_action[vi], reward=reward[vi],
+          action=action[vi], logits=logits[vi])
+      last_action[ids[vi]] = action[vi]
+      was_done[ids] = ts.done
+      pending_reward[ids[~valid]] = ts.reward[~valid]
+      self.env_steps += len(vi)
+      steps += 1
+      for traj in trajs:
+        self._put(traj)
+
+
+def frames(env_steps: int) -> int:
+  return env_steps * ACTION_REPEAT

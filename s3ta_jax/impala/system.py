@@ -1,0 +1,225 @@
+"""Wires actors and learner: config checks, parameter broadcast, actor supervision, training loop.
+
+Every process (multi-host via `jax.distributed.initialize`, done by the launcher) runs its own
+actor threads and feeds its share of each batch (batch_size / num_processes unrolls) to the
+learner; the update is one SPMD step over the learner devices of all processes, so parameters
+stay identical everywhere. Actors get new parameters after every update (`ParamStore`).
+"""
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+
+from s3ta_jax.impala import agents as agents_lib
+from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala.actor import Actor, EpisodeLog, ParamStore
+from s3ta_jax.impala.envs import ACTION_REPEAT
+from s3ta_jax.impala.learner import Learner, LossConfig, learner_devices, stack_trajectories, to_local
+
+
+class ActorCrashed(RuntimeError):
+  """An actor thread died; carries its traceback so the run fails loudly instead of hanging."""
+
+
+def loss_config(config) -> LossConfig:
+  return LossConfig(discount=config.discount, entropy_cost=config.entropy_cost,
+                    baseline_cost=config.baseline_cost, reward_clip=config.reward_clip)
+
+
+def check_config(config, num_processes: int, num_learner_devices_global: int):
+  """Raises ValueError naming the field and the fix for configs that cannot run as given."""
+  b = config.batch_size
+  if b <= 0 or config.unroll_length <= 0:
+    raise ValueError(f"batch_size ({b}) and unroll_length ({config.unroll_length}) must be > 0")
+  if b % num_processes:
+    raise ValueError(f"batch_size {b} does not divide over {num_processes} processes; "
+                     f"set --config.batch_size to a multiple of {num_processes}.")
+  if b % num_learner_devices_global:
+    raise ValueError(f"batch_size {b} does not divide over {num_learner_devices_global} learner "
+                     f"devices; set --config.batch_size to a multiple of "
+                     f"{num_learner_devices_global} (or change learner_device_ids).")
+  a = config.actor
+  if a.env_batch_size > a.num_envs or a.env_batch_size <= 0:
+    raise ValueError(f"actor.env_batch_size {a.env_batch_size} must be in 1..actor.num_envs "
+                     f"({a.num_envs}); async envpool needs env_batch_size <= num_envs.")
+  if a.num_actors <= 0:
+    raise ValueError("actor.num_actors must be >= 1")
+
+
+def local_device(index: int) -> jax.Device:
+  local = jax.local_devices()
+  if index >= len(local):
+    raise ValueError(f"device index {index} but this process has {len(local)} devices; fix "
+                     "actor.device_ids / learner_device_ids.")
+  return local[index]
+
+
+def env_factory(config, frame_shape, actor_index: int) -> Callable:
+  a = config.actor
+  seed = config.seed * 1000 + jax.process_index() * 100 + actor_index
+
+  def make():
+    return envs_lib.make_envs(config.env_name, a.num_envs, a.env_batch_size, frame_shape[0],
+                              frame_shape[1], episodic_life=config.episodic_life, seed=seed,
+                              **({} if envs_lib._norm(config.env_name) == "catch"
+                                 else dict(num_threads=a.env_threads)))
+  return make
+
+
+def num_actions_of(config, frame_shape) -> int:
+  env = envs_lib.make_envs(config.env_name, 1, 1, frame_shape[0], frame_shape[1])
+  try:
+    return env.num_actions
+  finally:
+    env.close()
+
+
+class Trainer:
+  """Holds the learner state and the actor threads of this process. `run()` trains."""
+
+  def __init__(self, config, workdir: str | None = None, log: Callable = print):
+    self.config, self.workdir, self.log = config, workdir, log
+    self.agent_config = agents_lib.agent_config(config.agent, config.get("agent_overrides"))
+    frame_shape = agents_lib.frame_shape(self.agent_config)
+    devices = learner_devices(list(config.learner_device_ids) or
+                              list(range(jax.local_device_count())))
+    check_config(config, jax.process_count(), len(devices))
+    self.num_actions = num_actions_of(config, frame_shape)
+    self.agent = agents_lib.build(self.agent_config, self.num_actions)
+    self.learner = Learner(self.agent, config, devices, loss_config(config))
+    self.local_batch = config.batch_size // jax.process_count()
+    self.frames_per_update = config.batch_size * config.unroll_length * ACTION_REPEAT
+    self.frame_shape = frame_shape
+
+    params = self.agent.init_params(jax.random.PRNGKey(config.seed))
+    self.params, self.opt_state = self.learner.init(params)
+    self.frames, self.step = 0, 0
+    self.checkpointer = None
+    if workdir:
+      from launch.runtime import Checkpointer
+      self.checkpointer = Checkpointer(workdir)
+      if self.checkpointer.latest_step() is not None:
+        state = self.checkpointer.restore(self._host_state())
+        self.params = self.learner.replicate(state["params"])
+        self.opt_state = self.learner.replicate(state["opt_state"])
+        self.frames, self.step = int(state["frames"]), int(state["step"])
+        log(f"resumed from {self.checkpointer.directory} at step {self.step}, "
+            f"{self.frames:,} frames")
+
+    self.param_store = ParamStore()
+    self.param_store.set(self.params)
+    self.queue: queue.Queue = queue.Queue(maxsize=config.queue_size)
+    self.stop = threading.Event()
+    self.episodes = EpisodeLog()
+    self.actors: list[Actor] = []
+
+  def _host_state(self):
+    return dict(params=to_local(self.params), opt_state=to_local(self.opt_state),
+                frames=np.int64(self.frames), step=np.int64(self.step))
+
+  def save(self, wait: bool = True):
+    if self.checkpointer is not None:
+      self.checkpointer.save(self.step, self._host_state(), wait=wait)
+
+  def start_actors(self, make_env: Callable[[int], Callable] | None = None):
+    a = self.config.actor
+    ids = list(a.device_ids) or [0]
+    for i in range(a.num_actors):
+      factory = (make_env or (lambda j: env_factory(self.config, self.frame_shape, j)))(i)
+      actor = Actor(i, self.agent, factory, self.param_store, self.queue,
+                    self.config.unroll_length, local_device(ids[i % len(ids)]),
+                    seed=self.config.seed * 7919 + jax.process_index() * 131 + i,
+                    stop=self.stop, episodes=self.episodes, reward_clip=self.config.reward_clip)
+      self.actors.append(actor.start())
+
+  def check_actors(self):
+    for a in self.actors:
+      if a.error is not None:
+        self.stop.set()
+        raise ActorCrashed(f"actor {a.actor_id} crashed with {type(a.error).__name__}: "
+                           f"{a.error}\n--- actor traceback ---\n{a.error_text}") from a.error
+    if self.actors and not any(a.thread.is_alive() for a in self.actors):
+      raise ActorCrashed("all actor threads exited without producing data")
+
+  def next_trajectory(self):
+    while True:
+      self.check_actors()
+      try:
+        return self.queue.get(timeout=0.2)
+      except queue.Empty:
+        continue
+
+  def next_batch(self):
+    trajs = [self.next_trajectory() for _ in range(self.local_batch)]
+    return stack_trajectories(trajs)
+
+  def update(self, batch, init_state):
+    traj, init_state = self.learner.shard_batch(batch, init_state)
+    self.params, self.opt_state, metrics = self.learner.update(
+        self.params, self.opt_state, traj, init_state)
+    self.param_store.set(self.params)
+    self.step += 1
+    self.frames += self.frames_per_update
+    return metrics
+
+  def shutdown(self):
+    self.stop.set()
+    for a in self.actors:
+      a.thread.join(timeout=10)
+
+  def run(self, total_frames: int | None = None, max_seconds: float | None = None,
+          stop_return: float | None = None, return_window: int = 100, progress=None):
+    """Trains until `total_frames`, `max_seconds`, or a mean return >= `stop_return`. Returns a summary."""
+    c = self.config
+    total_frames = total_frames or c.total_frames
+    recent = collections.deque(maxlen=return_window)
+    history = []
+    start, last_ckpt, last_log = time.time(), time.time(), time.time()
+    steps_at_log, metrics, reached = self.step, None, False
+    if not self.actors:
+      self.start_actors()
+    try:
+      while self.frames < total_frames:
+        if max_seconds is not None and time.time() - start > max_seconds:
+          break
+        batch, init_state = self.next_batch()
+        metrics = self.update(batch, init_state)
+        returns, _ = self.episodes.drain()
+        recent.extend(returns)
+        if stop_return is not None and len(recent) == recent.maxlen and \
+            np.mean(recent) >= stop_return:
+          reached = True
+        now = time.time()
+        if progress is not None and (now - last_log >= c.log_every_s or reached):
+          m = {k: float(v) for k, v in to_local(metrics).items()}
+          n = c.batch_size * c.unroll_length
+          shown = dict(loss=m["loss"] / n, pg_loss=m["pg_loss"] / n,
+                       baseline_loss=m["baseline_loss"] / n, entropy=m["entropy"] / n,
+                       grad_norm=m["grad_norm"],
+                       learner_steps_per_s=(self.step - steps_at_log) / (now - last_log),
+                       queue_fill=self.queue.qsize() / max(c.queue_size, 1),
+                       actor_frames=sum(a.env_steps for a in self.actors) * ACTION_REPEAT)
+          if recent:
+            shown.update(return_mean=float(np.mean(recent)),
+                         return_median=float(np.median(recent)), episodes=len(recent))
+          progress.update(self.frames, self.frames_per_update * (self.step - steps_at_log),
+                          shown, force=True)
+          history.append(dict(frames=self.frames, time=now - start, **shown))
+          last_log, steps_at_log = now, self.step
+        if self.checkpointer and now - last_ckpt >= c.checkpoint_every_s:
+          self.save(wait=False)
+          last_ckpt = now
+        if reached:
+          break
+    finally:
+      self.shutdown()
+    self.save(wait=True)
+    return dict(frames=self.frames, steps=self.step, seconds=time.time() - start,
+                return_mean=float(np.mean(recent)) if recent else float("nan"),
+                reached=reached, history=history)

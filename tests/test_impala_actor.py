@@ -1,0 +1,215 @@
+"""Actor: unrolls assembled from a scripted async env against a numpy reference; crash handling;
+config and game-name errors."""
+import collections
+import queue
+import threading
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from s3ta_jax.impala import actor as actor_lib
+from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import system
+
+
+class ScriptedEnvs:
+  """Async envs (envpool semantics) whose frames encode (env, step counter k).
+
+  Env e has episodes of 2 + e steps; reward at step k is k - 3 (unclipped, some beyond [-1, 1]).
+  Every (k, reward, done, action received) is logged per env for the reference.
+  """
+
+  def __init__(self, num_envs, batch_size, h=4, w=3):
+    self.num_envs, self.batch_size, self.num_actions = num_envs, batch_size, 5
+    self.obs_shape = (h, w, 3)
+    self.k = np.zeros(num_envs, int)
+    self.t = np.zeros(num_envs, int)  # Step within the episode.
+    self.done = np.zeros(num_envs, bool)
+    self.ready = collections.deque()
+    self.log = collections.defaultdict(list)
+    self.last = {}
+
+  def _obs(self, e):
+    o = np.zeros(self.obs_shape, np.uint8)
+    o[..., 0], o[..., 1], o[..., 2] = e, self.k[e] % 256, self.k[e] // 256
+    return o
+
+  def async_reset(self):
+    for e in range(self.num_envs):
+      self.ready.append((e, 0.0, False))
+
+  def recv(self):
+    items = [self.ready.popleft() for _ in range(self.batch_size)]
+    ids = np.array([e for e, _, _ in items], np.int32)
+    for e, r, d in items:
+      self.last[e] = (int(self.k[e]), r, d)
+    done = np.array([d for _, _, d in items])
+    return envs_lib.TimeStep(np.stack([self._obs(e) for e in ids]),
+                             np.array([r for _, r, _ in items], np.float32), done,
+                             done & (ids % 2 == 0), ids)
+
+  def send(self, actions, env_id):
+    for a, e in zip(actions, env_id):
+      self.log[e].append(self.last[e] + (int(a),))
+      self.k[e] += 1
+      if self.done[e]:
+        self.t[e], self.done[e] = 0, False
+        self.ready.append((e, 0.0, False))
+      else:
+        self.t[e] += 1
+        self.done[e] = self.t[e] == 2 + e
+        self.ready.append((e, float(self.k[e] - 3), bool(self.done[e])))
+
+  def close(self):
+    pass
+
+
+class Out(NamedTuple):
+  logits: jax.Array
+  value: jax.Array
+  attention: jax.Array
+
+
+class CountingAgent:
+  """State = steps since reset; logits expose (state after step, frame counter k, prev inputs)."""
+  frame_shape = (4, 3)
+  num_actions = 5
+
+  def initial_state(self, b):
+    return (jnp.zeros((b, 1)), jnp.zeros((b, 2)))
+
+  def step(self, params, obs, prev_action, prev_reward, reset, state):
+    count = jnp.where(reset[:, None], 0.0, state[0]) + 1.0
+    k = obs[:, 0, 0, 1].astype(jnp.float32) + 256.0 * obs[:, 0, 0, 2]
+    logits = jnp.stack([count[:, 0], k, prev_action.astype(jnp.float32), prev_reward,
+                        jnp.zeros_like(k)], -1) * 1e-3  # Small: actions stay random.
+    return Out(logits, count[:, 0], None), (count, state[1] + 1.0)
+
+
+def reference_timesteps(log):
+  """Agent timesteps for one env from its log of (k, reward, done, action): terminals skipped."""
+  steps, pending, first, count = [], 0.0, True, 0
+  for k, r, d, a in log:
+    if d:
+      pending, first = r, True
+      continue
+    count_before = count
+    count = 1 if first else count + 1
+    prev_action = 0 if first else steps[-1]["action"]
+    steps.append(dict(k=k, first=first, reward=pending if first else r, prev_action=prev_action,
+                      action=a, count_before=count_before, count=count))
+    first = False
+  return steps
+
+
+def test_unrolls_match_numpy_reference():
+  T, n, b = 4, 5, 2
+  env = ScriptedEnvs(n, b)
+  q = queue.Queue()
+  store = actor_lib.ParamStore()
+  store.set({})
+  episodes = actor_lib.EpisodeLog()
+  act = actor_lib.Actor(0, CountingAgent(), lambda: env, store, q, T, jax.devices()[0], 0,
+                        threading.Event(), episodes)
+  act.run(max_steps=120)
+  trajs = collections.defaultdict(list)
+  while not q.empty():
+    tr = q.get()
+    trajs[int(tr["obs"][0, 0, 0, 0])].append(tr)
+  assert set(trajs) == set(range(n))
+  for e in range(n):
+    ref = reference_timesteps(env.log[e])
+    for j, tr in enumerate(trajs[e]):
+      window = ref[j * T: j * T + T + 1]
+      assert len(window) == T + 1
+      k = tr["obs"][:, 0, 0, 1].astype(int) + 256 * tr["obs"][:, 0, 0, 2].astype(int)
+      np.testing.assert_array_equal(k, [s["k"] for s in window])
+      np.testing.assert_array_equal(tr["obs"][:, :, :, 0], e)
+      np.testing.assert_array_equal(tr["first"], [s["first"] for s in window])
+      np.testing.assert_array_equal(tr["reward"], [s["reward"] for s in window])
+      np.testing.assert_array_equal(tr["prev_action"], [s["prev_action"] for s in window])
+      np.testing.assert_array_equal(tr["action"], [s["action"] for s in window])
+      # Behaviour logits are the ones computed on these inputs.
+      np.testing.assert_allclose(tr["logits"][:, 0] * 1e3, [s["count"] for s in window], atol=1e-3)
+      np.testing.assert_allclose(tr["logits"][:, 1] * 1e3, k, atol=1e-2)
+      clipped = [0.0 if s["first"] else np.clip(s["reward"], -1, 1) for s in window]
+      np.testing.assert_allclose(tr["logits"][:, 3] * 1e3, clipped, atol=1e-3)
+      # Initial core state: the state before obs[0] of the unroll.
+      np.testing.assert_allclose(tr["init_state"][0], [window[0]["count_before"]])
+  # Unclipped returns of finished games (even env ids end the game at each done).
+  returns, lengths = episodes.drain()
+  expected = []
+  for e in range(0, n, 2):
+    ret, steps = 0.0, 0
+    for kk, r, d, _ in env.log[e]:
+      ret += r
+      steps += not d
+      if d:
+        expected.append((ret, steps))
+        ret, steps = 0.0, 0
+  assert sorted(zip(returns, lengths)) == sorted(expected)
+  assert len(expected) > 3
+
+
+class ExplodingEnvs(ScriptedEnvs):
+  def __init__(self, *args):
+    super().__init__(*args)
+    self.calls, self.num_actions = 0, 3
+
+  def recv(self):
+    self.calls += 1
+    if self.calls > 5:
+      raise RuntimeError("boom: emulator died")
+    return super().recv()
+
+
+def _catch_config():
+  from configs.s3ta_atari import get_config
+  c = get_config("catch")
+  c.agent_overrides = "frame_height=12,frame_width=10,channels=4,hidden=8"
+  c.batch_size, c.unroll_length = 2, 3
+  return c
+
+
+def test_crashed_actor_makes_learner_raise():
+  trainer = system.Trainer(_catch_config())
+  trainer.start_actors(make_env=lambda i: (lambda: ExplodingEnvs(4, 2, 12, 10)))
+  with pytest.raises(system.ActorCrashed, match="boom: emulator died"):
+    trainer.run(max_seconds=120)
+  assert trainer.stop.is_set()
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("batch_size", 3, "multiple of 2"),
+    ("actor.env_batch_size", 64, "env_batch_size"),
+])
+def test_bad_config_is_one_clear_error(field, value, match):
+  c = _catch_config()
+  if field.startswith("actor."):
+    c.actor[field[6:]] = value
+  else:
+    c[field] = value
+  with pytest.raises(ValueError, match=match):
+    system.check_config(c, num_processes=1, num_learner_devices_global=2)
+
+
+def test_unknown_game_lists_close_matches():
+  pytest.importorskip("envpool")
+  assert envs_lib.resolve_game("ms_pacman") == "MsPacman-v5"
+  with pytest.raises(ValueError, match="Breakout-v5"):
+    envs_lib.resolve_game("Breakot")
+
+
+def test_human_scores_cover_the_57_envpool_games():
+  pytest.importorskip("envpool")
+  from s3ta_jax.impala import human_scores
+  assert len(human_scores.SCORES) == 57
+  for game in human_scores.SCORES:  # Every entry names a game envpool can build.
+    assert envs_lib.resolve_game(game).endswith("-v5")
+  np.testing.assert_allclose(human_scores.human_normalized("Breakout-v5", 16.1),
+                             (16.1 - 1.7) / (30.5 - 1.7))
+  assert human_scores.human_normalized("MsPacman", 6951.6) == pytest.approx(1.0)
+  assert human_scores.human_normalized("catch", 1.0) is None

@@ -1,0 +1,147 @@
+"""IMPALA learner: V-trace loss against a numpy loop of Espeholt et al. (2018) eqs. 1-4, RMSProp
+against its update formula, and the data-parallel update against the single-device update."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from s3ta_jax.impala import agents, learner as learner_lib
+
+
+def _softmax(x):
+  e = np.exp(x - x.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def numpy_impala_loss(logits, values, mu_logits, actions, rewards, first, gamma, ent_cost,
+                      base_cost):
+  """Direct loop over the paper's recursion, one trajectory at a time."""
+  t1, b, _ = logits.shape
+  t = t1 - 1
+  pg = base = ent = 0.0
+  for j in range(b):
+    pi, mu = _softmax(logits[:, j]), _softmax(mu_logits[:, j])
+    a = actions[:, j]
+    rho = pi[np.arange(t1), a] / mu[np.arange(t1), a]
+    r = np.clip(rewards[1:, j], -1, 1)
+    disc = gamma * (1.0 - first[1:, j])
+    v = values[:, j]
+    vs = np.zeros(t + 1)
+    vs[t] = v[t]
+    for s in reversed(range(t)):  # v_s = V(x_s) + rho_s delta_s + gamma c_s (v_{s+1} - V(x_{s+1}))
+      delta = min(rho[s], 1.0) * (r[s] + disc[s] * v[s + 1] - v[s])
+      vs[s] = v[s] + delta + disc[s] * min(rho[s], 1.0) * (vs[s + 1] - v[s + 1])
+    for s in range(t):
+      adv = min(rho[s], 1.0) * (r[s] + disc[s] * vs[s + 1] - v[s])
+      pg -= adv * np.log(pi[s, a[s]])
+      base += base_cost * 0.5 * (vs[s] - v[s]) ** 2
+      ent += ent_cost * np.sum(pi[s] * np.log(pi[s]))
+  return pg, base, ent
+
+
+def test_vtrace_loss_matches_numpy_recursion():
+  rng = np.random.default_rng(0)
+  t1, b, a = 7, 3, 4
+  logits = rng.normal(size=(t1, b, a)).astype(np.float32)
+  mu_logits = rng.normal(size=(t1, b, a)).astype(np.float32)
+  values = rng.normal(size=(t1, b)).astype(np.float32)
+  actions = rng.integers(0, a, size=(t1, b)).astype(np.int32)
+  rewards = rng.normal(scale=2.0, size=(t1, b)).astype(np.float32)  # Some outside [-1, 1].
+  first = rng.random((t1, b)) < 0.25
+  cfg = learner_lib.LossConfig(discount=0.9, entropy_cost=0.05, baseline_cost=0.5)
+  loss, m = learner_lib.vtrace_loss(jnp.asarray(logits), jnp.asarray(values),
+                                    jnp.asarray(mu_logits), jnp.asarray(actions),
+                                    jnp.asarray(rewards), jnp.asarray(first), cfg)
+  pg, base, ent = numpy_impala_loss(logits, values, mu_logits, actions, rewards,
+                                    first.astype(np.float64), 0.9, 0.05, 0.5)
+  np.testing.assert_allclose(float(m["pg_loss"]), pg, rtol=1e-4)
+  np.testing.assert_allclose(float(m["baseline_loss"]), base, rtol=1e-4)
+  np.testing.assert_allclose(float(m["entropy"]) * -0.05, ent, rtol=1e-4)
+  np.testing.assert_allclose(float(loss), pg + base + ent, rtol=1e-4)
+
+
+def test_agent_inputs_zero_after_reset_and_clip_reward():
+  traj = dict(first=jnp.array([[True], [False], [True]]),
+              reward=jnp.array([[5.0], [-3.0], [0.5]]),
+              prev_action=jnp.array([[2], [1], [3]]))
+  prev_action, prev_reward, reset = learner_lib.agent_inputs(traj)
+  np.testing.assert_array_equal(prev_action[:, 0], [0, 1, 0])
+  np.testing.assert_array_equal(prev_reward[:, 0], [0.0, -1.0, 0.0])
+  np.testing.assert_array_equal(reset[:, 0], [True, False, True])
+
+
+def _opt_config(mode="global_norm", clip=1e9):
+  return ml_collections.ConfigDict(dict(learning_rate=2e-4, decay=0.99, eps=0.01, momentum=0.0,
+                                        grad_clip_mode=mode, grad_clip=clip))
+
+
+def test_rmsprop_matches_tf_formula():
+  opt = learner_lib.make_optimizer(_opt_config())
+  p = jnp.array([1.0, -2.0])
+  state = opt.init(p)
+  ms = np.zeros(2)
+  expected = np.array([1.0, -2.0])
+  for g in ([0.5, -3.0], [1.0, 2.0]):
+    g = np.array(g)
+    ms = 0.99 * ms + 0.01 * g**2
+    expected = expected - 2e-4 * g / np.sqrt(ms + 0.01)  # eps inside the sqrt, as TF RMSProp.
+    upd, state = opt.update(jnp.asarray(g, jnp.float32), state, p)
+    p = p + upd
+  np.testing.assert_allclose(np.asarray(p), expected, rtol=1e-6)
+
+
+def test_gradient_clipping_modes():
+  g = jnp.array([3.0, 4.0])
+  clip_norm = learner_lib.make_clip(_opt_config("global_norm", 1.0))
+  out, _ = clip_norm.update(g, clip_norm.init(g))
+  np.testing.assert_allclose(np.asarray(out), [0.6, 0.8], rtol=1e-6)
+  clip_value = learner_lib.make_clip(_opt_config("value", 3.5))
+  out, _ = clip_value.update(g, clip_value.init(g))
+  np.testing.assert_allclose(np.asarray(out), [3.0, 3.5])
+  with pytest.raises(ValueError, match="grad_clip_mode"):
+    learner_lib.make_optimizer(_opt_config("bogus"))
+
+
+def random_batch(agent, batch, unroll, seed):
+  rng = np.random.default_rng(seed)
+  h, w = agent.frame_shape
+  t1 = unroll + 1
+  traj = dict(
+      obs=rng.integers(0, 256, size=(t1, batch, h, w, 3), dtype=np.uint8),
+      first=rng.random((t1, batch)) < 0.1,
+      prev_action=rng.integers(0, agent.num_actions, size=(t1, batch)).astype(np.int32),
+      reward=rng.normal(size=(t1, batch)).astype(np.float32),
+      action=rng.integers(0, agent.num_actions, size=(t1, batch)).astype(np.int32),
+      logits=rng.normal(size=(t1, batch, agent.num_actions)).astype(np.float32))
+  init = jax.tree.map(lambda x: rng.normal(size=x.shape).astype(np.float32),
+                      agent.initial_state(batch))
+  return traj, init
+
+
+def tiny_agent(num_actions=3):
+  cfg = agents.agent_config("tiny", dict(frame_height=12, frame_width=10, channels=4, hidden=8))
+  return agents.build(cfg, num_actions)
+
+
+def _train_config():
+  c = _opt_config("global_norm", 40.0)
+  c.learning_rate = 1e-2  # Large steps, so a wrong gradient reduction shows in the params.
+  return c
+
+
+def test_two_device_update_equals_one_device_update():
+  agent = tiny_agent()
+  params0 = agent.init_params(jax.random.PRNGKey(0))
+  batches = [random_batch(agent, 4, 5, s) for s in range(3)]
+  results = []
+  for devices in ([jax.devices()[0]], jax.devices()[:2]):
+    lrn = learner_lib.Learner(agent, _train_config(), devices, learner_lib.LossConfig())
+    params, opt_state = lrn.init(params0)
+    for traj, init in batches:
+      params, opt_state, metrics = lrn.update(params, opt_state, *lrn.shard_batch(traj, init))
+    results.append(learner_lib.to_local(params))
+  assert len(jax.devices()) >= 2
+  moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), results[0], learner_lib.to_local(params0))
+  assert max(jax.tree.leaves(moved)) > 1e-3  # The updates did something.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), *results)

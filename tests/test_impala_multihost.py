@@ -1,0 +1,87 @@
+"""Multi-host learner for real: two processes on 127.0.0.1 (gloo collectives), two CPU devices each.
+
+Each process feeds its half of the same global batches; after N updates the parameters must be
+bit-identical across the processes (one SPMD program, replicated outputs) and equal to the
+single-process, two-device update on the whole batches up to float summation order: the psum
+over 4 devices adds the per-device gradients in a different order than over 2, so we allow
+rtol 1e-5 / atol 1e-6.
+"""
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+N_UPDATES, GLOBAL_BATCH, UNROLL = 3, 8, 4
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def worker(out_path: str, port: int, num_processes: int, process_id: int):
+  import jax
+  if num_processes > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes,
+                               process_id=process_id)
+  sys.path.insert(0, os.path.dirname(__file__))
+  from test_impala_learner import _train_config, random_batch, tiny_agent
+  from s3ta_jax.impala import learner as learner_lib
+
+  agent = tiny_agent()
+  lrn = learner_lib.Learner(agent, _train_config(), learner_lib.learner_devices([0, 1]),
+                            learner_lib.LossConfig())
+  assert lrn.num_devices == 2 * num_processes
+  params, opt_state = lrn.init(agent.init_params(jax.random.PRNGKey(0)))
+  share = GLOBAL_BATCH // num_processes
+  mine = slice(process_id * share, (process_id + 1) * share)
+  for step in range(N_UPDATES):
+    traj, init = random_batch(agent, GLOBAL_BATCH, UNROLL, seed=step)
+    traj = {k: v[:, mine] for k, v in traj.items()}
+    init = jax.tree.map(lambda x: x[mine], init)
+    params, opt_state, _ = lrn.update(params, opt_state, *lrn.shard_batch(traj, init))
+  leaves = jax.tree.leaves(learner_lib.to_local(params))
+  np.savez(out_path, *leaves)
+  if num_processes > 1:
+    jax.distributed.shutdown()
+
+
+def _run(tmp_path, runs):
+  """Starts all (num_processes, process_id) workers at once; returns their parameter lists."""
+  port = _free_port()
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+             JAX_PLATFORMS="cpu")
+  procs, outs = [], []
+  for num_processes, pid in runs:
+    out = str(tmp_path / f"params_{num_processes}_{pid}.npz")
+    outs.append(out)
+    procs.append(subprocess.Popen(
+        [sys.executable, __file__, out, str(port), str(num_processes), str(pid)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+  for p in procs:
+    try:
+      log, _ = p.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+      for q in procs:
+        q.kill()
+      raise
+    assert p.returncode == 0, log[-3000:]
+  return [[z[k] for k in sorted(z.files, key=lambda s: int(s.split("_")[1]))]
+          for z in map(np.load, outs)]
+
+
+def test_two_processes_match_each_other_and_single_process(tmp_path):
+  p0, p1, one = _run(tmp_path, [(2, 0), (2, 1), (1, 0)])
+  assert len(one) == len(p0) == len(p1) > 0
+  for a, b in zip(p0, p1):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(p0, one):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+if __name__ == "__main__":
+  worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
