@@ -4,9 +4,10 @@
 
 trains the paper agent on Breakout with the paper's learning setup (RMSProp lr 2e-4, decay 0.99,
 eps 0.01, momentum 0; V-trace, discount 0.99, entropy 0.01; unroll 50, batch 32; rewards clipped
-to [-1, 1]; action repeat 4; full 210x160 RGB frames). It needs an accelerator (one paper-agent
-update of 4x10 frames takes minutes on a CPU core). Expected, not yet measured here: Breakout
-returns leave the random level (~1.7) within the first ~10M frames and keep rising over 200M.
+to [-1, 1]; action repeat 4; full 210x160 RGB frames). It needs an accelerator: on a quiet
+2-core CPU its learner consumes ~180 frames/s (`python -m launch.benchmark atari`), about two
+weeks for 200M frames. Expected, not yet measured here: Breakout returns leave the random level
+(~1.7) within the first ~10M frames and keep rising over 200M.
 
 CPU variants (config string after the file name):
   python -m launch.atari --config=configs/s3ta_atari.py:catch --config.workdir=workdirs/impala_catch
