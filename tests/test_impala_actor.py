@@ -213,3 +213,7 @@ def test_human_scores_cover_the_57_envpool_games():
                              (16.1 - 1.7) / (30.5 - 1.7))
   assert human_scores.human_normalized("MsPacman", 6951.6) == pytest.approx(1.0)
   assert human_scores.human_normalized("catch", 1.0) is None
+  # Spot checks against the published table (DeepMind atari_data.py), incl. its odd one out.
+  assert human_scores.SCORES["video_pinball"] == (16256.9, 17667.9)
+  assert human_scores.SCORES["skiing"] == (-17098.1, -4336.9)
+  assert human_scores.SCORES["private_eye"] == (24.9, 69571.3)
