@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from launch import runtime
 from PIL import Image, ImageDraw
 
-from ram_jax import catch, catch_agent, data, train
+from ram_jax import catch, catch_agent, data, glimpse, train
 
 
 
@@ -76,10 +76,9 @@ def foveated_view(glimpse: np.ndarray) -> np.ndarray:
 
 
 def glimpse_centres_in_pixels(locations: np.ndarray, height: int, width: int) -> np.ndarray:
-  """`[T, 2]` (x, y) locations -> imshow coordinates of the glimpse centres (see ram_jax.glimpse)."""
-  x = np.floor((np.clip(locations[:, 0], -1, 1) + 1) / 2 * width + 0.5) - 0.5
-  y = np.floor((np.clip(locations[:, 1], -1, 1) + 1) / 2 * height + 0.5) - 0.5
-  return np.stack([x, y], axis=-1)
+  """`[T, 2]` (x, y) locations -> imshow (x, y) of the pixel edge the sensor centres on."""
+  row_col = np.asarray(glimpse.location_to_pixel(np.clip(locations, -1, 1), height, width))
+  return row_col[:, ::-1] - 0.5  # imshow puts pixel edges at half-integers.
 
 
 def plot_glimpse_paths(images, labels, outputs, path: str):
@@ -167,8 +166,7 @@ def catch_frames(screens: np.ndarray, locations: np.ndarray, rewards: np.ndarray
     pixels = (np.kron(screens[t], np.ones((zoom, zoom))) * 255).astype(np.uint8)
     image = Image.fromarray(pixels).convert("RGB")
     draw = ImageDraw.Draw(image)
-    # Same pixel-edge centre as the sensor (ram_jax.glimpse.location_to_pixel).
-    cx, cy = (np.floor((np.clip(locations[t], -1, 1) + 1) / 2 * catch.SIZE + 0.5)).tolist()
+    cx, cy = (glimpse_centres_in_pixels(locations[t:t + 1], catch.SIZE, catch.SIZE)[0] + 0.5).tolist()
     for k in range(num_scales):
       half = glimpse_size * 2**k // 2
       box = [(cx - half) * zoom, (cy - half) * zoom, (cx + half) * zoom - 1, (cy + half) * zoom - 1]
