@@ -36,6 +36,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.entropy_cost = 0.01
   c.baseline_cost = 0.5           # IMPALA's value-loss weight (Espeholt et al. 2018).
   c.reward_clip = 1.0
+  c.optimizer = "rmsprop"          # 'adam' for short CPU runs (see learner.make_optimizer).
   c.learning_rate = 2e-4
   c.decay = 0.99
   c.eps = 0.01
@@ -83,6 +84,20 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.actor.num_envs = 32
     c.actor.env_batch_size = 16
     c.log_every_s = 5.0
+  elif arg == "cpu":
+    # Breakout on a 2-core CPU: the small S3TA agent, Adam (the paper's RMSProp with eps 0.01
+    # leaves the small agent at the random policy for the first millions of frames), and episodic
+    # life, which gives the value a signal at each lost ball.
+    c.agent = "small"
+    c.optimizer = "adam"
+    c.learning_rate = 5e-4
+    c.decay = 0.999
+    c.eps = 1e-8
+    c.episodic_life = True
+    c.batch_size = 16
+    c.unroll_length = 20
+    c.total_frames = int(5e7)
+    c.actor.num_actors = 1
   elif arg:
-    raise ValueError(f"unknown config string {arg!r}; use '' or 'catch'")
+    raise ValueError(f"unknown config string {arg!r}; use '', 'catch' or 'cpu'")
   return c

@@ -97,7 +97,7 @@ def select(spec: str) -> list[Experiment]:
   return [BY_NAME[n] for n in names]
 
 
-def _read_json(path: str) -> dict | None:
+def read_json(path: str) -> dict | None:
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -106,9 +106,9 @@ def _read_json(path: str) -> dict | None:
 
 def status(workdir: str, experiment: Experiment) -> dict:
   """What a run has produced: `done`, the metric (a fraction) if known, steps and wall time."""
-  results = _read_json(os.path.join(workdir, "results.json"))
-  config = _read_json(os.path.join(workdir, "config.json")) or {}
-  wall = _read_json(os.path.join(workdir, "wall_time.json")) or {}
+  results = read_json(os.path.join(workdir, "results.json"))
+  config = read_json(os.path.join(workdir, "config.json")) or {}
+  wall = read_json(os.path.join(workdir, "wall_time.json")) or {}
   out = {"done": False, "value": None, "wall_s": wall.get("seconds", 0.0), "config": config}
   if results is not None:
     if "total_frames" in config:  # Catch counts frames; its steps are updates.
@@ -161,7 +161,13 @@ def write_report(path: str, runs_dir: str, data_dir: str, extra=()):
     command = " ".join(e.command(workdir, data_dir, extra)[1:])
     lines.append(f"| {e.table} | {e.setting} | {e.paper:g}% | {ours} | {state} | {seen} | {wall} | "
                  f"`python {command}` |")
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  docs_dir = os.path.dirname(path) or "."
+  searches = sorted(f for f in os.listdir(docs_dir) if f.startswith("search_") and f.endswith(".md")) \
+      if os.path.isdir(docs_dir) else []
+  if searches:
+    lines += ["", "Hyper-parameter searches (`python -m launch.search_ram`): " +
+              ", ".join(f"[{f}]({f})" for f in searches) + "."]
+  os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
@@ -182,7 +188,7 @@ def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int
     code = subprocess.call(command)
   finally:  # Counted even when interrupted, so resumed runs report their whole wall time.
     wall_path = os.path.join(workdir, "wall_time.json")
-    previous = (_read_json(wall_path) or {}).get("seconds", 0.0)
+    previous = (read_json(wall_path) or {}).get("seconds", 0.0)
     with open(wall_path, "w") as f:
       json.dump({"seconds": previous + time.time() - start}, f)
   return code

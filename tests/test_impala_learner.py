@@ -91,6 +91,25 @@ def test_rmsprop_matches_tf_formula():
   np.testing.assert_allclose(np.asarray(p), expected, rtol=1e-6)
 
 
+def test_adam_option_matches_formula():
+  config = _opt_config()
+  config.update(optimizer="adam", learning_rate=1e-3, decay=0.999, eps=1e-8)
+  opt = learner_lib.make_optimizer(config)
+  p = jnp.array([1.0, -2.0])
+  state = opt.init(p)
+  m, v, expected = np.zeros(2), np.zeros(2), np.array([1.0, -2.0])
+  for t, g in enumerate(([0.5, -3.0], [1.0, 2.0]), start=1):
+    g = np.array(g)
+    m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+    expected = expected - 1e-3 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    upd, state = opt.update(jnp.asarray(g, jnp.float32), state, p)
+    p = p + upd
+  np.testing.assert_allclose(np.asarray(p), expected, rtol=1e-5)
+  config.optimizer = "sgd"
+  with pytest.raises(ValueError, match="rmsprop"):
+    learner_lib.make_optimizer(config)
+
+
 def test_gradient_clipping_modes():
   g = jnp.array([3.0, 4.0])
   clip_norm = learner_lib.make_clip(_opt_config("global_norm", 1.0))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from launch import reproduce, runtime, visualize_ram
+from launch import reproduce, runtime, search_ram, visualize_ram
 from ram_jax import glimpse
 
 
@@ -56,7 +56,9 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   (catch_run / "results.json").write_text(json.dumps({"step": 13587, "frames": 20_000_064,
                                                       "catch_rate": 1.0}))
   report = tmp_path / "results.md"
+  (tmp_path / "search_cluttered60.md").write_text("# search\n")
   reproduce.write_report(str(report), str(runs), "/data/mnist")
+  assert "[search_cluttered60.md](search_cluttered60.md)" in report.read_text()
   rows = {(line.split("|")[1].strip(), line.split("|")[2].strip()): line
           for line in report.read_text().splitlines() if line.startswith(("| 1", "| 2", "| 4"))}
   six = rows[("1a", "RAM, 6 glimpses, 8×8, 1 scale(s)")]
@@ -84,3 +86,34 @@ def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, 
   assert len(calls) == 2  # Finished: skipped.
   assert calls[0][calls[0].index("-m") + 1] == "launch.mnist"
   assert f"--config.workdir={os.path.join(str(tmp_path), experiment.name)}" in calls[0]
+
+
+def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path, monkeypatch):
+  trials = search_ram.sample_trials(20, seed=3)
+  assert trials == search_ram.sample_trials(20, seed=3)  # Re-running draws the same trials.
+  for params in trials:
+    for key, (lo, hi) in search_ram.SPACE.items():
+      assert lo <= params[key] <= hi
+  calls = []
+
+  def fake_run(cmd):  # Validation error grows with the distance of the lr from 0.05.
+    calls.append(cmd)
+    args = dict(a[len("--config."):].split("=", 1) for a in cmd if a.startswith("--config."))
+    error = abs(np.log(float(args["learning_rate"]) / 0.05)) / 10
+    os.makedirs(args["workdir"], exist_ok=True)
+    with open(os.path.join(args["workdir"], "results.json"), "w") as f:
+      json.dump({"step": int(args["num_train_steps"]), "validation_error": error}, f)
+    return 0
+
+  monkeypatch.setattr(search_ram.subprocess, "call", fake_run)
+  report = tmp_path / "search.md"
+  best = search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
+  sampled = search_ram.sample_trials(4, seed=3)
+  closest = min(range(4), key=lambda i: abs(np.log(sampled[i]["learning_rate"] / 0.05)))
+  assert best[0] == f"trial_{closest:02d}" and len(calls) == 4
+  table = [line for line in report.read_text().splitlines() if line.startswith("| trial_")]
+  assert table[0].startswith(f"| trial_{closest:02d} |") and len(table) == 4
+  errors = [float(line.split("|")[5].strip().rstrip("%")) for line in table]
+  assert errors == sorted(errors)
+  search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
+  assert len(calls) == 4  # Finished trials are not run again.

@@ -103,11 +103,22 @@ def make_clip(config) -> optax.GradientTransformation:
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-  """RMSProp (lr 2e-4, decay 0.99, eps 0.01 inside the sqrt as in TF, momentum 0) after clipping."""
+  """After clipping: the paper's RMSProp (lr 2e-4, decay 0.99, eps 0.01 inside the sqrt as in TF,
+  momentum 0), or Adam (`optimizer='adam'`, betas 0.9/`decay`, eps `eps`) for short CPU runs.
+
+  With RMSProp's large eps, steps are ~lr * g / 0.1: gradients far below 0.1 (those of the query
+  network while attention is still uniform) barely move the weights. Adam normalises them.
+  """
   clip = make_clip(config)
-  momentum = config.momentum if config.momentum else None
-  return optax.chain(clip, optax.rmsprop(config.learning_rate, decay=config.decay,
-                                         eps=config.eps, eps_in_sqrt=True, momentum=momentum))
+  name = config.get("optimizer", "rmsprop")
+  if name == "rmsprop":
+    momentum = config.momentum if config.momentum else None
+    return optax.chain(clip, optax.rmsprop(config.learning_rate, decay=config.decay,
+                                           eps=config.eps, eps_in_sqrt=True, momentum=momentum))
+  if name == "adam":
+    return optax.chain(clip, optax.adam(config.learning_rate, b1=0.9, b2=config.decay,
+                                        eps=config.eps))
+  raise ValueError(f"optimizer {name!r}: use 'rmsprop' (the paper's) or 'adam'")
 
 
 def learner_devices(local_ids) -> list[jax.Device]:
