@@ -211,21 +211,27 @@ class Agent(nn.Module):
     self.value_head = nn.Dense(1)
 
   # The part that does not depend on the recurrent state, applied to all frames at once.
-  def _encode(self, obs: jax.Array) -> jax.Array:
+  def _encode(self, obs: jax.Array, lead: tuple[int, ...] | None = None) -> jax.Array:
+    """`lead` = (T, B) when obs is T*B frames of an unroll: intermediates are sown as [T, B, ...],
+    so the time scan that follows sees them with the same leading axis as its own."""
     c = self.config
+
+    def sow(name, x):
+      self.sow("intermediates", name, x if lead is None else x.reshape(lead + x.shape[1:]))
+
     chex.assert_rank(obs, 4)
     if obs.shape[1:] != (c.frame_height, c.frame_width, 3):
       raise ValueError(f"agent expects frames [B, {c.frame_height}, {c.frame_width}, 3], got "
                        f"{obs.shape}; set the environment's frame size or agent config to match.")
     x = obs.astype(jnp.float32) / 255.0
-    self.sow("intermediates", "frames", x)
+    sow("frames", x)
     if self._attention:
       for conv in self.convs:
         x = nn.relu(conv(x))
-        self.sow("intermediates", f"{conv.name}_out", x)
+        sow(f"{conv.name}_out", x)
       return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
-    x = self.resnet(x)  # [B, resnet_fc]
-    self.sow("intermediates", "resnet_out", x)
+    x = self.resnet(x, lead)  # [B, resnet_fc]
+    sow("resnet_out", x)
     return x
 
   def _extra_inputs(self, prev_action, prev_reward):
@@ -307,7 +313,7 @@ class Agent(nn.Module):
     chex.assert_rank(obs, 5)
     t, b = obs.shape[:2]
     chex.assert_shape([prev_action, prev_reward, reset], (t, b))
-    encoded = self._encode(obs.reshape((t * b,) + obs.shape[2:]))
+    encoded = self._encode(obs.reshape((t * b,) + obs.shape[2:]), lead=(t, b))
     encoded = encoded.reshape((t, b) + encoded.shape[1:])
     # Intermediates (when requested as mutable) get a leading time axis.
     scan = nn.scan(lambda mdl, carry, xs: mdl._core_step(carry, xs),

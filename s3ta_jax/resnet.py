@@ -38,12 +38,13 @@ class ImpalaResNet(nn.Module):
   fc_features: int = 256
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, lead: tuple[int, ...] | None = None) -> jax.Array:
+    """`lead` reshapes the sown intermediates' batch axis, e.g. to (T, B) in an agent unroll."""
     for i, ch in enumerate(self.channels):
       x = nn.Conv(ch, (3, 3), padding="SAME")(x)
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
       for _ in range(self.num_blocks):
         x = ResidualBlock(ch)(x)
-      self.sow("intermediates", f"stack{i}_out", x)
+      self.sow("intermediates", f"stack{i}_out", x if lead is None else x.reshape(lead + x.shape[1:]))
     x = nn.relu(x).reshape(x.shape[0], -1)
     return nn.relu(nn.Dense(self.fc_features)(x))

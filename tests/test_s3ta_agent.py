@@ -257,3 +257,22 @@ def test_bad_config_and_inputs_raise():
   with pytest.raises(ValueError, match="84, 84, 3"):
     agent.apply(params, obs, z, z.astype(np.float32), z.astype(bool),
                 agent_lib.initial_state(config, 1), method="unroll")
+
+
+@pytest.mark.parametrize("kind", ["s3ta", "lstm"])
+def test_unroll_intermediates_are_time_major_and_match_steps(kind):
+  """Attention maps for a video come from one unroll; they must equal the step-by-step maps."""
+  config, agent, params, _, _ = _agent_and_params(kind)
+  obs, act, rew, reset = _inputs(config, t=3, b=2)
+  state = _random_state(config, b=2)
+  _, unrolled = agent.apply(params, obs, act, rew, reset, state, method="unroll",
+                            mutable=["intermediates"])
+  unrolled = unrolled["intermediates"]
+  step = _step_with_intermediates(kind)
+  for t in range(3):
+    (_, state), stepped = step(params, obs[t], act[t], rew[t], reset[t], state)
+    stepped = stepped["intermediates"]
+    for name in ("frames", "attention", "policy_core"):
+      if name in stepped:
+        np.testing.assert_allclose(unrolled[name][0][t], stepped[name][0], rtol=2e-5, atol=1e-6)
+  assert unrolled["frames"][0].shape == obs.shape
