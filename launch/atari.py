@@ -60,9 +60,14 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
         f"learner devices={trainer.learner.num_devices} processes={jax.process_count()}",
         flush=True)
   threshold = config.stop_return if stop_return is None else stop_return
-  summary = trainer.run(stop_return=threshold if threshold > -1e8 else None,
-                        max_seconds=max_seconds, progress=progress)
+  with runtime.StopSignal() as stop_signal:
+    summary = trainer.run(stop_return=threshold if threshold > -1e8 else None,
+                          max_seconds=max_seconds, progress=progress,
+                          should_stop=lambda: stop_signal.requested)
   progress.close()
+  if summary["stopped"]:
+    raise runtime.Stopped(f"stopped at {summary['frames']:,} frames (checkpoint saved); re-run the "
+                          "same command to resume.")
   print(f"done: {summary['frames']:,} frames, {summary['steps']} learner steps in "
         f"{summary['seconds']:.0f}s, mean return (last 100 games) {summary['return_mean']:.3g}",
         flush=True)

@@ -100,19 +100,25 @@ def train(config) -> dict:
   shown = ("catch_rate", "entropy", "baseline_loss", "grad_norm")  # Logged as train_<name>.
   sums, count = None, 0  # Training metrics since the last progress line (device arrays, lazy).
   result = None
-  for step in range(start + 1, num_steps + 1):
-    state, metrics = train_step(state)
-    sums = {k: metrics[k] + (sums[k] if sums else 0.0) for k in shown}
-    count += 1
-    is_last = step == num_steps
-    means = {"frames": step * per_step, **{f"train_{k}": v / count for k, v in sums.items()}}
-    if progress.update(step, per_step, means, force=is_last):
-      sums, count = None, 0
-    if step % config.eval_every_steps == 0 or is_last:
-      result = run_eval(step)
-    if is_last or time.time() - last_checkpoint > config.checkpoint_every_s:
-      checkpointer.save(step, state, wait=is_last)
-      last_checkpoint = time.time()
+  with runtime.StopSignal() as stop_signal:
+    for step in range(start + 1, num_steps + 1):
+      state, metrics = train_step(state)
+      sums = {k: metrics[k] + (sums[k] if sums else 0.0) for k in shown}
+      count += 1
+      is_last = step == num_steps
+      means = {"frames": step * per_step, **{f"train_{k}": v / count for k, v in sums.items()}}
+      if progress.update(step, per_step, means, force=is_last):
+        sums, count = None, 0
+      if step % config.eval_every_steps == 0 or is_last:
+        result = run_eval(step)
+      if is_last or stop_signal.requested or \
+          time.time() - last_checkpoint > config.checkpoint_every_s:
+        checkpointer.save(step, state, wait=is_last or stop_signal.requested)
+        last_checkpoint = time.time()
+      if stop_signal.requested and not is_last:
+        checkpointer.close()
+        progress.close()
+        raise runtime.Stopped(f"stopped at step {step}; re-run the same command to resume.")
   if result is None:  # Nothing left to train: evaluate the restored agent.
     result = run_eval(start)
   checkpointer.close()

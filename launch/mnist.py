@@ -69,30 +69,35 @@ def run(config, stop_at: int | None = None) -> dict | None:
   train_time = 0.0
   metric_sum, count, items = None, 0, 0
   t0 = time.time()
-  while step < total:
-    state, metrics = train_step(state, train_images, train_labels)
-    step += 1
-    metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
-    count += 1
-    items += config.batch_size
-    now = time.time()
-    if now - last_print >= config.progress_every_s or step == total:
-      means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
-      progress.update(step, items, means, force=True)
-      metric_sum, count, items, last_print = None, 0, 0, time.time()
-    if step % config.eval_every_steps == 0 and step < total:
-      train_time += time.time() - t0
-      errors = evaluate(state["params"])
-      progress.write(step, {**errors, "train_time_s": train_time})
-      print(f"[eval step {step}] " + " ".join(f"{k}={v:.4f}" for k, v in errors.items()), flush=True)
-      t0 = time.time()
-    if time.time() - last_ckpt >= config.checkpoint_every_s or step == stop_at:
-      checkpointer.save(step, state, wait=step == stop_at)
-      last_ckpt = time.time()
-    if step == stop_at:
-      checkpointer.close()
-      progress.close()
-      return None
+  with runtime.StopSignal() as stop_signal:
+    while step < total:
+      state, metrics = train_step(state, train_images, train_labels)
+      step += 1
+      metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
+      count += 1
+      items += config.batch_size
+      now = time.time()
+      if now - last_print >= config.progress_every_s or step == total:
+        means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
+        progress.update(step, items, means, force=True)
+        metric_sum, count, items, last_print = None, 0, 0, time.time()
+      if step % config.eval_every_steps == 0 and step < total:
+        train_time += time.time() - t0
+        errors = evaluate(state["params"])
+        progress.write(step, {**errors, "train_time_s": train_time})
+        print(f"[eval step {step}] " + " ".join(f"{k}={v:.4f}" for k, v in errors.items()),
+              flush=True)
+        t0 = time.time()
+      stopping = step == stop_at or stop_signal.requested
+      if time.time() - last_ckpt >= config.checkpoint_every_s or stopping:
+        checkpointer.save(step, state, wait=stopping)
+        last_ckpt = time.time()
+      if stopping:
+        checkpointer.close()
+        progress.close()
+        if stop_signal.requested:
+          raise runtime.Stopped(f"stopped at step {step}; re-run the same command to resume.")
+        return None
   train_time += time.time() - t0
   if checkpointer.latest_step() != step:  # The periodic save may already have written it.
     checkpointer.save(step, state, wait=True)

@@ -185,7 +185,9 @@ def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int
   os.makedirs(workdir, exist_ok=True)
   start = time.time()
   try:
-    code = subprocess.call(command)
+    # Ctrl-C reaches the run too (same process group); it checkpoints and exits with 130.
+    with runtime.StopSignal():
+      code = subprocess.call(command)
   finally:  # Counted even when interrupted, so resumed runs report their whole wall time.
     wall_path = os.path.join(workdir, "wall_time.json")
     previous = (read_json(wall_path) or {}).get("seconds", 0.0)
@@ -212,9 +214,12 @@ def main(argv):
   if not f.report_only:
     failed = []
     for e in experiments:
-      if run_experiment(e, f.runs_dir, f.data_dir, f.extra) != 0:
-        failed.append(e.name)
+      code = run_experiment(e, f.runs_dir, f.data_dir, f.extra)
       write_report(f.report, f.runs_dir, f.data_dir, f.extra)  # Keep the table current.
+      if code == runtime.STOPPED_EXIT_CODE:
+        raise runtime.Stopped(f"stopped during {e.name}; re-run the same command to resume.")
+      if code != 0:
+        failed.append(e.name)
     if failed:
       raise runtime.UsageError(f"runs failed: {failed}; see their output above.")
   write_report(f.report, f.runs_dir, f.data_dir, f.extra)

@@ -9,7 +9,9 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from typing import Any, Mapping
 
@@ -24,6 +26,13 @@ class UsageError(Exception):
   """A problem the user can fix (bad config, missing data). Launchers print it without a traceback."""
 
 
+class Stopped(Exception):
+  """A run stopped on request (Ctrl-C, SIGTERM) after saving its checkpoint; exit status 130."""
+
+
+STOPPED_EXIT_CODE = 130  # The shell's status for a job ended by Ctrl-C.
+
+
 def run_main(main_fn, argv):
   """Runs `main_fn(argv)`, turning a `UsageError` into one clear line and exit status 2."""
   try:
@@ -31,6 +40,42 @@ def run_main(main_fn, argv):
   except UsageError as e:
     print(f"error: {e}", flush=True)
     raise SystemExit(2) from None
+  except Stopped as e:
+    print(str(e), flush=True)
+    raise SystemExit(STOPPED_EXIT_CODE) from None
+
+
+class StopSignal:
+  """Ctrl-C or SIGTERM (a preempted job) asks a training loop to checkpoint and stop.
+
+  The loop polls `requested` once per step, so the state it saves is whole; a second Ctrl-C aborts
+  at once. Installed only in single-process runs: in a multi-process job one process leaving early
+  would leave the others waiting in a collective, so those keep the default (the periodic
+  checkpoint bounds the loss).
+  """
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested:
+      raise KeyboardInterrupt
+    self.requested = True
+    print(f"\n{signal.Signals(signum).name}: saving a checkpoint and stopping (again to abort)",
+          flush=True)
+
+  def __exit__(self, *exc_info):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
 
 
 def parse_flags(argv):

@@ -76,7 +76,11 @@ def run_search(config: str, data_dir: str, trials: int, steps: int, seed: int, r
     if results is None or results.get("step", 0) < steps:
       command = trial_command(config, workdir, data_dir, steps, params)
       print(f"== {name} ({i + 1}/{trials}): {' '.join(command[2:])}", flush=True)
-      if subprocess.call(command) != 0:
+      with runtime.StopSignal():  # Ctrl-C reaches the trial too; it checkpoints and exits 130.
+        code = subprocess.call(command)
+      if code == runtime.STOPPED_EXIT_CODE:
+        raise runtime.Stopped(f"stopped during {name}; re-run the same command to resume.")
+      if code != 0:
         raise runtime.UsageError(f"{name} failed; see its output above.")
       results = reproduce.read_json(os.path.join(workdir, "results.json"))
     rows.append((name, params, results["validation_error"]))

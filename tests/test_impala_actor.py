@@ -12,6 +12,7 @@ import pytest
 
 from s3ta_jax.impala import actor as actor_lib
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import learner as learner_lib
 from s3ta_jax.impala import system
 
 
@@ -217,3 +218,14 @@ def test_human_scores_cover_the_57_envpool_games():
   assert human_scores.SCORES["video_pinball"] == (16256.9, 17667.9)
   assert human_scores.SCORES["skiing"] == (-17098.1, -4336.9)
   assert human_scores.SCORES["private_eye"] == (24.9, 69571.3)
+
+
+def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
+  trainer = system.Trainer(_catch_config(), str(tmp_path))
+  requests = iter([False, True])  # Asked to stop (Ctrl-C / SIGTERM) after the second update.
+  summary = trainer.run(should_stop=lambda: next(requests))
+  assert summary["stopped"] and summary["steps"] == trainer.step == 2
+  params = learner_lib.to_local(trainer.params)
+  resumed = system.Trainer(_catch_config(), str(tmp_path), log=lambda *_: None)
+  assert resumed.step == 2 and resumed.frames == 2 * resumed.frames_per_update
+  jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -109,3 +110,28 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
   error_lines = [l for l in output.splitlines() if l.startswith("error: ")]
   assert len(error_lines) == 1
   assert re.search(message, error_lines[0]), error_lines
+
+
+def test_ctrl_c_checkpoints_then_stops_and_the_rerun_resumes(tmp_path, monkeypatch):
+  write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
+  config = tiny_config(tmp_path / "mnist", tmp_path / "run", checkpoint_every_s=1e9)
+  make_step = train.make_train_step
+
+  def make_step_that_presses_ctrl_c(*args, **kwargs):
+    step_fn, calls = make_step(*args, **kwargs), []
+
+    def step(*a):
+      calls.append(1)
+      if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGINT)
+      return step_fn(*a)
+    return step
+
+  monkeypatch.setattr(train, "make_train_step", make_step_that_presses_ctrl_c)
+  handler = signal.getsignal(signal.SIGINT)
+  with pytest.raises(runtime.Stopped, match="stopped at step 2"):
+    mnist.run(config)
+  assert signal.getsignal(signal.SIGINT) is handler  # The run's handler is gone again.
+  assert restore(tmp_path / "run", config)[0] == 2  # Saved although no periodic save was due.
+  monkeypatch.setattr(train, "make_train_step", make_step)
+  assert mnist.run(config)["step"] == 6

@@ -174,14 +174,16 @@ class Trainer:
       a.thread.join(timeout=10)
 
   def run(self, total_frames: int | None = None, max_seconds: float | None = None,
-          stop_return: float | None = None, return_window: int = 100, progress=None):
-    """Trains until `total_frames`, `max_seconds`, or a mean return >= `stop_return`. Returns a summary."""
+          stop_return: float | None = None, return_window: int = 100, progress=None,
+          should_stop: Callable[[], bool] | None = None):
+    """Trains until `total_frames`, `max_seconds`, a mean return >= `stop_return`, or
+    `should_stop()` (checked after each update). Saves a checkpoint and returns a summary."""
     c = self.config
     total_frames = total_frames or c.total_frames
     recent = collections.deque(maxlen=return_window)
     history = []
     start, last_ckpt, last_log = time.time(), time.time(), time.time()
-    steps_at_log, metrics, reached = self.step, None, False
+    steps_at_log, metrics, reached, stopped = self.step, None, False, False
     if not self.actors:
       self.start_actors()
     try:
@@ -217,9 +219,12 @@ class Trainer:
           last_ckpt = now
         if reached:
           break
+        if should_stop is not None and should_stop():
+          stopped = True
+          break
     finally:
       self.shutdown()
     self.save(wait=True)
     return dict(frames=self.frames, steps=self.step, seconds=time.time() - start,
                 return_mean=float(np.mean(recent)) if recent else float("nan"),
-                reached=reached, history=history)
+                reached=reached, stopped=stopped, history=history)
