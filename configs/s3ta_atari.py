@@ -88,9 +88,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.actor.env_batch_size = 16
     c.log_every_s = 5.0
   elif arg == "cpu":
-    # Breakout on a 2-core CPU: the small S3TA agent, Adam (the paper's RMSProp with eps 0.01
-    # leaves the small agent at the random policy for the first millions of frames), and episodic
-    # life, which gives the value a signal at each lost ball.
+    # Breakout on a 2-core CPU: the small S3TA agent, Adam (with the paper's RMSProp, eps 0.01,
+    # the small agent stayed at the random policy for 3.4M Breakout frames), and episodic life,
+    # which gives the value a signal at each lost ball.
     c.agent = "small"
     c.optimizer = "adam"
     c.learning_rate = 5e-4

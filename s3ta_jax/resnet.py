@@ -45,6 +45,7 @@ class ImpalaResNet(nn.Module):
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
       for _ in range(self.num_blocks):
         x = ResidualBlock(ch)(x)
-      self.sow("intermediates", f"stack{i}_out", x if lead is None else x.reshape(lead + x.shape[1:]))
+      self.sow("intermediates", f"stack{i}_out",
+               x if lead is None else x.reshape(lead + x.shape[1:]))
     x = nn.relu(x).reshape(x.shape[0], -1)
     return nn.relu(nn.Dense(self.fc_features)(x))
