@@ -5,7 +5,7 @@ clutter (Table 2a: 5.23% in the paper).
       --config.workdir=workdirs/ram_cluttered60
 
 Expected: the paper's 5.23% test error is the target; not yet reproduced in this repository
-(measured so far: 14.3% after 40k updates at constant lr; see docs/results.md for the full run).
+(measured so far: 8.03% at 205k of the 300k updates, a part-done run; see docs/results.md).
 Baselines: `:fc64` (28.96%), `:fc` (13.2%), `:conv8` (8 10×10 filters stride 5 + 256 FC, 7.83%;
 ours 7.16% after 300k updates, `python -m launch.reproduce --set=cluttered60_conv`).
 """
