@@ -18,5 +18,6 @@ def get_config(arg=None):
   c.glimpse_size = 12
   c.num_scales = 4
   c.num_glimpses = 8
+  c.location_std = 0.2  # As in ram_cluttered60.py, where 0.2 beat 0.1 by 5 points at 40k updates.
   c.num_train_steps = 300_000
   return c

@@ -129,8 +129,12 @@ def machine() -> str:
   return f"{platform.machine()} {os.cpu_count()} cores, {device.platform} ({device.device_kind})"
 
 
-def write_report(path: str, runs_dir: str, data_dir: str, extra=()):
-  """Rewrites the results table from whatever the runs have produced so far."""
+def write_report(path: str, runs_dir: str, data_dir: str):
+  """Rewrites the results table from whatever the runs have produced so far.
+
+  A row's command is the one its run was launched with (`command.json`, so `--extra` overrides
+  show only on the rows they were used for); a row never run shows its default command.
+  """
   lines = [
       "# RAM: paper vs. this repository",
       "",
@@ -157,8 +161,11 @@ def write_report(path: str, runs_dir: str, data_dir: str, extra=()):
       seen = f"{results['images'] / 1e6:.1f}M images"
     elif "frames" in results:
       seen = f"{results['frames'] / 1e6:.1f}M frames"
+    elif "step" in s and "batch_size" in s["config"]:  # Part-done, at its latest evaluation.
+      seen = f"{s['step'] * s['config']['batch_size'] / 1e6:.1f}M images"
     wall = f"{s['wall_s'] / 3600:.2f} h" if s["wall_s"] else "—"
-    command = " ".join(e.command(workdir, data_dir, extra)[1:])
+    launched = (read_json(os.path.join(workdir, "command.json")) or {}).get("command")
+    command = " ".join((launched or e.command(workdir, data_dir))[1:])
     lines.append(f"| {e.table} | {e.setting} | {e.paper:g}% | {ours} | {state} | {seen} | {wall} | "
                  f"`python {command}` |")
   docs_dir = os.path.dirname(path) or "."
@@ -183,6 +190,8 @@ def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int
   command = e.command(workdir, data_dir, extra)
   print(f"== {e.name}: {' '.join(command[1:])}", flush=True)
   os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "command.json"), "w") as f:
+    json.dump({"command": command}, f)
   start = time.time()
   try:
     # Ctrl-C reaches the run too (same process group); it checkpoints and exits with 130.
@@ -215,14 +224,14 @@ def main(argv):
     failed = []
     for e in experiments:
       code = run_experiment(e, f.runs_dir, f.data_dir, f.extra)
-      write_report(f.report, f.runs_dir, f.data_dir, f.extra)  # Keep the table current.
+      write_report(f.report, f.runs_dir, f.data_dir)  # Keep the table current.
       if code == runtime.STOPPED_EXIT_CODE:
         raise runtime.Stopped(f"stopped during {e.name}; re-run the same command to resume.")
       if code != 0:
         failed.append(e.name)
     if failed:
       raise runtime.UsageError(f"runs failed: {failed}; see their output above.")
-  write_report(f.report, f.runs_dir, f.data_dir, f.extra)
+  write_report(f.report, f.runs_dir, f.data_dir)
   print(f"wrote {f.report}")
 
 

@@ -48,8 +48,10 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   (done / "wall_time.json").write_text(json.dumps({"seconds": 1800}))
   part = runs / "cluttered60_ram8"
   part.mkdir()
-  (part / "config.json").write_text(json.dumps({"num_train_steps": 100}))
-  (part / "metrics.jsonl").write_text(json.dumps({"step": 40, "test_error": 0.25}) + "\n")
+  (part / "config.json").write_text(json.dumps({"num_train_steps": 100_000, "batch_size": 128}))
+  (part / "metrics.jsonl").write_text(json.dumps({"step": 40_000, "test_error": 0.25}) + "\n")
+  (part / "command.json").write_text(json.dumps({"command": [
+      "py", "-m", "launch.mnist", "--config=configs/ram_cluttered60.py", "--config.lr=0.1"]}))
   catch_run = runs / "catch"
   catch_run.mkdir()
   (catch_run / "config.json").write_text(json.dumps({"total_frames": 20_000_000}))
@@ -65,7 +67,10 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   assert "| 1.29% | 1.23% | done | 12.8M images | 0.50 h |" in six
   assert "--config.num_glimpses=6" in six and "--config.data_dir=/data/mnist" in six
   cluttered = rows[("2a", "RAM, 8 glimpses, 12×12, 3 scale(s)")]
-  assert "| 25.00% | part-done (step 40) |" in cluttered
+  assert "| 25.00% | part-done (step 40000) | 5.1M images |" in cluttered
+  # The command the run was launched with, overrides included, and only on that row.
+  assert "`python -m launch.mnist --config=configs/ram_cluttered60.py --config.lr=0.1` |" in cluttered
+  assert "--config.lr" not in six
   assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
   assert "| 85% | 100.00% | done | 20.0M frames |" in rows[("4.2", "RAM, 6×6 retina, 3 scales, LSTM 256")]
   assert len(rows) == len(reproduce.EXPERIMENTS)
@@ -86,6 +91,7 @@ def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, 
   assert len(calls) == 2  # Finished: skipped.
   assert calls[0][calls[0].index("-m") + 1] == "launch.mnist"
   assert f"--config.workdir={os.path.join(str(tmp_path), experiment.name)}" in calls[0]
+  assert json.loads((workdir / "command.json").read_text())["command"] == calls[0]
 
 
 def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path, monkeypatch):
