@@ -6,7 +6,8 @@ Each row of the paper's tables is one `Experiment`: a config file, overrides, an
 number. Runs go one after another through the normal launches (`launch.mnist`, `launch.catch`)
 with workdir `RUNS_DIR/<name>`, so a part-done row resumes where it stopped and a finished one
 is skipped. After every run (and with `--report_only`) `docs/results.md` is rewritten: the
-paper's number and ours side by side, with the command, images seen, wall time and machine.
+paper's number and ours side by side, with the command, images seen, wall time and machine, and
+`docs/figures/table_<table>.png` plots every run's test error against images seen.
 `--set` is one of the sets below or a comma-separated list of experiment names.
 """
 from __future__ import annotations
@@ -123,6 +124,23 @@ def status(workdir: str, experiment: Experiment) -> dict:
   return out
 
 
+def table_curves(runs_dir: str, table: str) -> list[tuple[str, list, list, float]]:
+  """(setting, images, test error %, paper %) of every run of `table` that has evaluations."""
+  curves = []
+  for e in EXPERIMENTS:
+    workdir = os.path.join(runs_dir, e.name)
+    config = read_json(os.path.join(workdir, "config.json")) or {}
+    if e.table != table or e.metric != "test_error" or "batch_size" not in config:
+      continue
+    # Keyed by step: evaluations redone after a resume replace the earlier ones.
+    errors = {r["step"]: r["test_error"] for r in runtime.read_metrics(workdir) if "test_error" in r}
+    if errors:
+      steps = sorted(errors)
+      curves.append((e.setting, [s * config["batch_size"] for s in steps],
+                     [100 * errors[s] for s in steps], e.paper))
+  return curves
+
+
 def machine() -> str:
   import jax  # pylint: disable=g-import-not-at-top  # Only the report needs JAX.
   device = jax.devices()[0]
@@ -174,6 +192,18 @@ def write_report(path: str, runs_dir: str, data_dir: str):
   if searches:
     lines += ["", "Hyper-parameter searches (`python -m launch.search_ram`): " +
               ", ".join(f"[{f}]({f})" for f in searches) + "."]
+  figures = []
+  for table in dict.fromkeys(e.table for e in EXPERIMENTS):
+    curves = table_curves(runs_dir, table)
+    if curves:
+      from launch import visualize_ram  # pylint: disable=g-import-not-at-top  # matplotlib.
+      figure = os.path.join("figures", f"table_{table}.png")
+      os.makedirs(os.path.join(docs_dir, "figures"), exist_ok=True)
+      visualize_ram.plot_table_curves(curves, f"Table {table} (Mnih et al. 2014): test error",
+                                      os.path.join(docs_dir, figure))
+      figures.append(f"[Table {table}]({figure})")
+  if figures:
+    lines += ["", "Learning curves (test error against training images): " + ", ".join(figures) + "."]
   os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:

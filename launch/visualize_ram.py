@@ -210,6 +210,11 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   config = load_config(workdir)
   if "total_frames" in config:  # A launch.catch run.
     return visualize_catch(workdir, config, out_dir)
+  curve = os.path.join(out_dir, "learning_curve.png")
+  if config.model != "ram":  # A baseline takes no glimpses: only its learning curve.
+    title = f"{config.model} baseline, {config.task} {config.canvas}x{config.canvas}"
+    plotted = plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve)
+    return [curve] if plotted else []
   config, params = load_run(workdir)
   try:
     splits = data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
@@ -227,10 +232,26 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   plot_glimpse_paths(np.asarray(images), np.asarray(labels), outputs, written[0])
   title = (f"RAM {config.task} {config.canvas}x{config.canvas}, {config.num_glimpses} glimpses, "
            f"{config.glimpse_size}x{config.glimpse_size}, {config.num_scales} scale(s)")
-  curve = os.path.join(out_dir, "learning_curve.png")
   if plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve):
     written.append(curve)
   return written
+
+
+def plot_table_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], title: str,
+                      path: str):
+  """One paper table's rows on one plot: test error (%) against training images, each row's
+  paper number as a dashed line in the same colour. `curves`: (label, images, error %, paper %)."""
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  for i, (label, images, errors, paper) in enumerate(curves):
+    colour = f"C{i % 10}"
+    ax.plot(images, errors, "o-", ms=2, color=colour, label=label)
+    ax.axhline(paper, color=colour, ls="--", lw=1)
+  ax.set_xlabel("training images (dashed: the paper's test error)")
+  ax.set_ylabel("test error (%)")
+  ax.set_yscale("log")
+  for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+    axis(matplotlib.ticker.FormatStrFormatter("%g"))
+  _finish_plot(fig, ax, title, path)
 
 
 def define_flags():

@@ -49,7 +49,11 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   part = runs / "cluttered60_ram8"
   part.mkdir()
   (part / "config.json").write_text(json.dumps({"num_train_steps": 100_000, "batch_size": 128}))
-  (part / "metrics.jsonl").write_text(json.dumps({"step": 40_000, "test_error": 0.25}) + "\n")
+  # A resumed run redoes the evaluations after its last checkpoint; the later ones count.
+  (part / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+      {"step": 30_000, "test_error": 0.3}, {"step": 40_000, "test_error": 0.2},
+      {"step": 30_000, "test_error": 0.28}, {"step": 35_000, "loss": 1.0},
+      {"step": 40_000, "test_error": 0.25}]))
   (part / "command.json").write_text(json.dumps({"command": [
       "py", "-m", "launch.mnist", "--config=configs/ram_cluttered60.py", "--config.lr=0.1"]}))
   catch_run = runs / "catch"
@@ -74,6 +78,13 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
   assert "| 85% | 100.00% | done | 20.0M frames |" in rows[("4.2", "RAM, 6×6 retina, 3 scales, LSTM 256")]
   assert len(rows) == len(reproduce.EXPERIMENTS)
+  [(label, images, errors, paper)] = reproduce.table_curves(str(runs), "2a")
+  assert (label, images, paper) == ("RAM, 8 glimpses, 12×12, 3 scale(s)", [3_840_000, 5_120_000], 5.23)
+  assert errors == pytest.approx([28.0, 25.0])
+  assert reproduce.table_curves(str(runs), "4.2") == []  # Catch has no test error.
+  assert "[Table 2a](figures/table_2a.png)" in report.read_text()
+  assert (tmp_path / "figures" / "table_2a.png").stat().st_size > 0
+  assert not (tmp_path / "figures" / "table_1b.png").exists()  # No run of Table 1b.
 
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
