@@ -13,22 +13,12 @@ from absl import app, flags
 from launch import runtime
 
 
-def after_resumes(records: list[dict]) -> list[dict]:
-  """Drops lines a killed run logged after its last checkpoint: the resumed run redoes those frames."""
-  kept = []
-  for r in records:
-    while kept and kept[-1]["step"] >= r["step"]:
-      kept.pop()
-    kept.append(r)
-  return kept
-
-
 def plot(records: list[dict], title: str, path: str) -> int:
   """Writes the PNG; returns the number of points drawn."""
   import matplotlib  # pylint: disable=g-import-not-at-top  # Only plotting needs it.
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  points = after_resumes([r for r in records if "return_mean" in r])
+  points = runtime.after_resumes([r for r in records if "return_mean" in r])
   if not points:
     raise runtime.UsageError("no return_mean in metrics.jsonl yet: no game has finished.")
   frames = [r["step"] / 1e6 for r in points]

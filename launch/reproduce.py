@@ -132,12 +132,10 @@ def table_curves(runs_dir: str, table: str) -> list[tuple[str, list, list, float
     config = read_json(os.path.join(workdir, "config.json")) or {}
     if e.table != table or e.metric != "test_error" or "batch_size" not in config:
       continue
-    # Keyed by step: evaluations redone after a resume replace the earlier ones.
-    errors = {r["step"]: r["test_error"] for r in runtime.read_metrics(workdir) if "test_error" in r}
-    if errors:
-      steps = sorted(errors)
-      curves.append((e.setting, [s * config["batch_size"] for s in steps],
-                     [100 * errors[s] for s in steps], e.paper))
+    evals = runtime.after_resumes([r for r in runtime.read_metrics(workdir) if "test_error" in r])
+    if evals:
+      curves.append((e.setting, [r["step"] * config["batch_size"] for r in evals],
+                     [100 * r["test_error"] for r in evals], e.paper))
   return curves
 
 

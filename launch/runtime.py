@@ -175,6 +175,16 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def after_resumes(records: list[dict]) -> list[dict]:
+  """Drops lines a killed run logged after its last checkpoint: the resumed run redoes those steps."""
+  kept = []
+  for r in records:
+    while kept and kept[-1]["step"] >= r["step"]:
+      kept.pop()
+    kept.append(r)
+  return kept
+
+
 # Config fields that may change between a run and its resumption without changing the model.
 RESUMABLE_FIELDS = frozenset({
     "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",

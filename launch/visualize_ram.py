@@ -111,7 +111,7 @@ def plot_glimpse_paths(images, labels, outputs, path: str):
 
 def plot_learning_curve(records: list[dict], batch_size: int, title: str, path: str) -> bool:
   """Validation/test error against training images; False when there is nothing to plot."""
-  evals = [r for r in records if "test_error" in r]
+  evals = runtime.after_resumes([r for r in records if "test_error" in r])
   if not evals:
     return False
   images = np.array([r["step"] * batch_size for r in evals])
@@ -119,13 +119,18 @@ def plot_learning_curve(records: list[dict], batch_size: int, title: str, path: 
   for key in ("validation_error", "test_error"):
     if key in evals[0]:
       ax.plot(images, [100 * r[key] for r in evals], "o-", ms=3, label=key.replace("_", " "))
-  ax.set_xlabel("training images")
-  ax.set_ylabel("error (%)")
+  _log_error_axes(ax, "training images", "error (%)")
+  _finish_plot(fig, ax, title, path)
+  return True
+
+
+def _log_error_axes(ax, xlabel: str, ylabel: str):
+  """Errors in % on a log axis with plain tick labels (2, 5, 10 rather than 10^0)."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
   ax.set_yscale("log")
   for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
     axis(matplotlib.ticker.FormatStrFormatter("%g"))
-  _finish_plot(fig, ax, title, path)
-  return True
 
 
 def plot_catch_rate(records: list[dict], title: str, path: str) -> bool:
@@ -246,11 +251,7 @@ def plot_table_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], t
     colour = f"C{i % 10}"
     ax.plot(images, errors, "o-", ms=2, color=colour, label=label)
     ax.axhline(paper, color=colour, ls="--", lw=1)
-  ax.set_xlabel("training images (dashed: the paper's test error)")
-  ax.set_ylabel("test error (%)")
-  ax.set_yscale("log")
-  for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-    axis(matplotlib.ticker.FormatStrFormatter("%g"))
+  _log_error_axes(ax, "training images (dashed: the paper's test error)", "test error (%)")
   _finish_plot(fig, ax, title, path)
 
 

@@ -232,11 +232,11 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
 
 
 def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
-  from launch import plot_atari
+  from launch import plot_atari, runtime
   steps = [10, 20, 30, 40, 30, 40, 50]  # Killed at 40, resumed from the checkpoint at 20.
   records = [dict(step=s, return_mean=float(i), return_median=0.0, entropy=1.0)
              for i, s in enumerate(steps)]
-  kept = plot_atari.after_resumes(records)
+  kept = runtime.after_resumes(records)
   assert [r["step"] for r in kept] == [10, 20, 30, 40, 50]
   assert [r["return_mean"] for r in kept] == [0.0, 1.0, 4.0, 5.0, 6.0]  # The resumed run's lines.
   assert plot_atari.plot(records, "t", str(tmp_path / "c.png")) == 5
