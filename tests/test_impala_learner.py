@@ -59,6 +59,8 @@ def test_vtrace_loss_matches_numpy_recursion():
   np.testing.assert_allclose(float(m["baseline_loss"]), base, rtol=1e-4)
   np.testing.assert_allclose(float(m["entropy"]) * -0.05, ent, rtol=1e-4)
   np.testing.assert_allclose(float(loss), pg + base + ent, rtol=1e-4)
+  spread = sum(abs(values[t, i] - values[t].mean()) for t in range(t1 - 1) for i in range(b))
+  np.testing.assert_allclose(float(m["value_spread"]), spread, rtol=1e-4)
 
 
 def test_agent_inputs_zero_after_reset_and_clip_reward():

@@ -88,8 +88,11 @@ def vtrace_loss(logits, values, behaviour_logits, actions, rewards, first,
   entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
   entropy_loss = -config.entropy_cost * jnp.sum(entropy)
   loss = pg_loss + baseline_loss + entropy_loss
+  # How much the value differs between envs (on each learner device) at each step: near 0 means
+  # the network ignores its input (a collapsed torso), which the losses alone do not show.
+  value_spread = jnp.sum(jnp.abs(values[:-1] - jnp.mean(values[:-1], axis=1, keepdims=True)))
   metrics = dict(loss=loss, pg_loss=pg_loss, baseline_loss=baseline_loss,
-                 entropy=jnp.sum(entropy), rho=jnp.sum(rho))
+                 entropy=jnp.sum(entropy), rho=jnp.sum(rho), value_spread=value_spread)
   return loss, metrics
 
 

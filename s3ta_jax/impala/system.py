@@ -203,6 +203,7 @@ class Trainer:
           n = c.batch_size * c.unroll_length
           shown = dict(loss=m["loss"] / n, pg_loss=m["pg_loss"] / n,
                        baseline_loss=m["baseline_loss"] / n, entropy=m["entropy"] / n,
+                       value_spread=m["value_spread"] / n,
                        grad_norm=m["grad_norm"],
                        learner_steps_per_s=(self.step - steps_at_log) / (now - last_log),
                        queue_fill=self.queue.qsize() / max(c.queue_size, 1),
