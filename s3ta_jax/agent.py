@@ -85,10 +85,6 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
   # saturate the answer processor.
   c.clip_prev_reward = True
-  # Not in the paper: LayerNorm on the answer processor's output before the policy LSTM. Without
-  # it, small-agent Breakout runs on CPU drove the LSTM's input gates shut (pre-activations ~ -15)
-  # within ~2M frames, leaving a policy and value that ignore the screen (README, "Atari").
-  c.core_input_norm = False
   if name == "paper":
     pass
   elif name == "small":
@@ -205,8 +201,6 @@ class Agent(nn.Module):
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
                                         (c.num_heads, qsize))
       self.answer_net = MLP(tuple(c.answer_hidden), activate_final=True)
-      if c.core_input_norm:
-        self.core_input_norm = nn.LayerNorm()
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden)
     else:
@@ -295,14 +289,12 @@ class Agent(nn.Module):
     answer_in = jnp.concatenate(
         query_inputs + [answers.reshape(batch, -1)] + self._extra_inputs(prev_action, prev_reward),
         -1)
-    processed = self.answer_net(answer_in)
-    core_in = self.core_input_norm(processed) if c.core_input_norm else processed
+    core_in = self.answer_net(answer_in)
     (core_c, core_h), core_out = self.core((state.core_c, state.core_h), core_in)  # eq. 6
     features = nn.relu(self.head_hidden(core_out))
-    named = [("attention", weights), ("answers", answers), ("answer_inputs", answer_in),
-             ("answer_processor", processed)]
-    named += [("core_input", core_in)] if c.core_input_norm else []
-    for name, x in named + [("policy_core", core_out), ("output_hidden", features)]:
+    for name, x in [("attention", weights), ("answers", answers), ("answer_inputs", answer_in),
+                    ("answer_processor", core_in), ("policy_core", core_out),
+                    ("output_hidden", features)]:
       self.sow("intermediates", name, x)
     new_state = AgentState(vision_c, vision_h, core_c, core_h)
     return new_state, self._heads(features, weights)
@@ -383,7 +375,7 @@ def intermediate_shapes(config, num_actions: int, batch_size: int = 1) -> list[t
       flat.update({f"{name}.{k}": w[0].shape for k, w in v.items()})
   order = ["frames", "conv0_out", "conv1_out", "resnet.stack0_out", "resnet.stack1_out",
            "resnet.stack2_out", "resnet_out", "vision_core", "keys", "values", "queries",
-           "attention", "answers", "answer_inputs", "answer_processor", "core_input", "policy_core",
+           "attention", "answers", "answer_inputs", "answer_processor", "policy_core",
            "output_hidden"]
   rank = {name: i for i, name in enumerate(order)}
   shapes = sorted(((k, tuple(v)) for k, v in flat.items()), key=lambda kv: rank.get(kv[0], 99))

@@ -232,25 +232,6 @@ def test_fixed_query_does_not_depend_on_state():
   np.testing.assert_allclose(q1, q3, rtol=1e-6)
 
 
-def test_core_input_norm_layer_normalises_the_policy_core_input():
-  config = _config("s3ta")
-  config.core_input_norm = True
-  agent = agent_lib.make_agent(config, NUM_ACTIONS)
-  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
-  rng = np.random.default_rng(1)  # A scale and bias that are not the identity.
-  norm = {"scale": jnp.asarray(rng.uniform(0.5, 2.0, config.answer_hidden[-1]), jnp.float32),
-          "bias": jnp.asarray(rng.normal(size=config.answer_hidden[-1]), jnp.float32)}
-  params = {"params": {**params["params"], "core_input_norm": norm}}
-  obs, act, rew, reset = _inputs(config)
-  (_, _), v = agent.apply(params, obs[0], act[0], rew[0], reset[0], _random_state(config),
-                          method="step", mutable=["intermediates"])
-  x = np.asarray(v["intermediates"]["answer_processor"][0], np.float64)
-  expected = ((x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-6)
-              * np.asarray(norm["scale"]) + np.asarray(norm["bias"]))
-  np.testing.assert_allclose(v["intermediates"]["core_input"][0], expected, rtol=1e-4, atol=1e-4)
-  assert "core_input_norm" not in _agent_and_params("s3ta")[2]["params"]  # Off by default.
-
-
 def test_frames_are_scaled_by_255():
   config, agent, params, _, _ = _agent_and_params("feedforward")
   obs = np.full((1, config.frame_height, config.frame_width, 3), 255, np.uint8)
