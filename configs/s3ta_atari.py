@@ -20,8 +20,8 @@ CPU variants (config string after the file name):
     4.4M frames: the policy LSTM's gates saturate and the value stops depending on the screen
     (the progress line's `value_spread` shows this); nor with Adam eps 1e-3 in 12.2M frames.
     The small ResNet-LSTM baseline (`--config.agent_overrides=kind=lstm`, batch 8) reaches a mean
-    return of 12.3 in 1.02M frames with these settings. With the same Adam settings the small agent
-    does learn Catch-as-frames (-0.6 -> +0.1 mean return in 1M frames); see README, "Atari".
+    return of 12.3 in 1.02M frames with these settings. With the same Adam settings the small S3TA
+    agent does learn Catch-as-frames (-0.6 -> +0.1 mean return in 1M frames); see README, "Atari".
 """
 import ml_collections
 
