@@ -6,6 +6,11 @@ Reads `workdir/config.json` and the latest checkpoint, plays `--episodes` whole 
 loss termination, up to 27k agent steps = 108k frames) with greedy (argmax) and/or sampled
 actions, prints mean/median/min/max return and the human-normalised score (random and human
 references from `s3ta_jax.impala.human_scores`), and appends them to `workdir/eval.jsonl`.
+
+  python -m launch.evaluate_atari --workdir=workdirs/s3ta_breakout --diagnose
+
+instead plays 200 steps in 8 games and prints the signs of a collapsed torso (value spread over
+envs, saturated policy-LSTM gates, attention sharpness; `s3ta_jax.impala.diagnostics`).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ _EPISODES = flags.DEFINE_integer("episodes", 10, "Games to play per mode.")
 _MODE = flags.DEFINE_enum("mode", "both", ["greedy", "stochastic", "both"], "Action selection.")
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 27000, "Agent steps per game at most (x4 frames).")
 _SEED = flags.DEFINE_integer("seed", 0, "Environment and sampling seed.")
+_DIAGNOSE = flags.DEFINE_bool("diagnose", False, "Print collapse diagnostics instead of scores.")
 
 
 def load(workdir: str):
@@ -49,6 +55,21 @@ def load(workdir: str):
   return config, agent, state["params"], int(state["frames"])
 
 
+def diagnose(config, agent, params, frames):
+  from s3ta_jax.impala import diagnostics
+  m = diagnostics.measure(agent, params, config.env_name, seed=_SEED.value)
+  from s3ta_jax import agent as agent_lib
+  uniform = ""
+  if agent.config.get("kind") in agent_lib.ATTENTION_KINDS:
+    h, w = agent_lib.feature_map_shape(agent.config)
+    uniform = f" (uniform: {1 / (h * w):.4f}, one-hot: 1)"
+  print(f"{config.env_name} after {frames:,} frames: value std over envs {m['value_std']:.5f}; "
+        f"policy-LSTM gates saturated {100 * m['gate_saturation']:.1f}%; attention max weight "
+        f"{m['attention_max']:.4f}{uniform}", flush=True)
+  with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
+    f.write(json.dumps(dict(frames=frames, mode="diagnose", time=time.time(), **m)) + "\n")
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs restores at INFO.
@@ -56,6 +77,9 @@ def main(argv):
     raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
   from s3ta_jax.impala import evaluation, human_scores
   config, agent, params, frames = load(_WORKDIR.value)
+  if _DIAGNOSE.value:
+    diagnose(config, agent, params, frames)
+    return
   modes = ["greedy", "stochastic"] if _MODE.value == "both" else [_MODE.value]
   for mode in modes:
     start = time.time()

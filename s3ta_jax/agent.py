@@ -255,6 +255,7 @@ class Agent(nn.Module):
       features = encoded
       if c.kind == "lstm":
         core_in = jnp.concatenate([encoded] + self._extra_inputs(prev_action, prev_reward), -1)
+        self.sow("intermediates", "core_input", core_in)
         (core_c, core_h), features = self.core((state.core_c, state.core_h), core_in)
         self.sow("intermediates", "policy_core", features)
         state = state._replace(core_c=core_c, core_h=core_h)
@@ -375,8 +376,8 @@ def intermediate_shapes(config, num_actions: int, batch_size: int = 1) -> list[t
       flat.update({f"{name}.{k}": w[0].shape for k, w in v.items()})
   order = ["frames", "conv0_out", "conv1_out", "resnet.stack0_out", "resnet.stack1_out",
            "resnet.stack2_out", "resnet_out", "vision_core", "keys", "values", "queries",
-           "attention", "answers", "answer_inputs", "answer_processor", "policy_core",
-           "output_hidden"]
+           "attention", "answers", "answer_inputs", "answer_processor", "core_input",
+           "policy_core", "output_hidden"]
   rank = {name: i for i, name in enumerate(order)}
   shapes = sorted(((k, tuple(v)) for k, v in flat.items()), key=lambda kv: rank.get(kv[0], 99))
   shapes += [(f"output.{k}", tuple(v.shape)) for k, v in out._asdict().items()]

@@ -1,0 +1,102 @@
+"""Signs that an agent's torso has collapsed, read from its internals while it plays.
+
+A collapsed agent's losses look healthy (entropy near log|A|, a small value loss), so they do not
+show the failure seen in the CPU Breakout runs of the small S3TA agent (README, "Atari"):
+
+  value_std        std over envs of the value at the same step, averaged over steps: ~0 when the
+                   value no longer depends on the screen.
+  gate_saturation  fraction of the policy LSTM's gate pre-activations with |x| > 4 (where the
+                   sigmoid's slope is < 0.018): saturated gates pass no gradient, and the LSTM
+                   outputs a constant.
+  attention_max    the largest attention weight of each map, averaged over heads, envs and steps:
+                   1/(h*w) for uniform attention (the answer is a spatial mean and carries no
+                   position), 1 for one-hot attention. NaN for agents without attention.
+
+`python -m launch.evaluate_atari --workdir=DIR --diagnose` prints them for a trained agent.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from s3ta_jax.impala import envs as envs_lib
+
+SATURATED = 4.0
+
+
+def lstm_gate_preactivations(cell_params, inputs: jax.Array, h: jax.Array) -> jax.Array:
+  """Pre-activations [4, B, H] of the input, forget, cell and output gates of a Flax
+  `OptimizedLSTMCell` (parameters ii/if/ig/io: input kernels, hi/hf/hg/ho: hidden kernel + bias)."""
+  return jnp.stack([inputs @ cell_params[f"i{g}"]["kernel"] + h @ cell_params[f"h{g}"]["kernel"]
+                    + cell_params[f"h{g}"]["bias"] for g in "ifgo"])
+
+
+def _core_input(intermediates):
+  """The policy LSTM's input at this step, or None for agents without one."""
+  for name in ("answer_processor", "core_input"):
+    if name in intermediates:
+      return intermediates[name][0]
+  return None
+
+
+def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
+            seed: int = 0) -> dict:
+  """Plays `steps` agent steps in `num_envs` games with sampled actions; returns the means of
+  value_std, gate_saturation and attention_max (module docstring) over non-terminal steps."""
+  h, w = agent.frame_shape
+  env = envs_lib.make_envs(env_name, num_envs, num_envs, h, w, episodic_life=False,
+                           seed=seed + 20_000)
+  cell = params["params"].get("core")
+
+  @jax.jit
+  def step(params, obs, prev_action, prev_reward, first, state, key):
+    (out, new_state), variables = agent.module.apply(
+        params, obs, prev_action, prev_reward, first, state, method="step",
+        mutable=["intermediates"])
+    core_in = _core_input(variables["intermediates"])
+    if cell is None or core_in is None:
+      saturated = jnp.full((num_envs,), jnp.nan)
+    else:
+      pre = lstm_gate_preactivations(params["params"]["core"], core_in,
+                                     jnp.where(first[:, None], 0.0, state.core_h))
+      saturated = jnp.mean(jnp.abs(pre) > SATURATED, axis=(0, 2))
+    b, heads, mh, mw = out.attention.shape
+    attention = out.attention.reshape(b, heads, mh * mw)
+    has_maps = heads and mh * mw > 1  # The tiny agent's maps are 1x1 dummies.
+    attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
+                     else jnp.full((num_envs,), jnp.nan))
+    action = jax.random.categorical(key, out.logits).astype(jnp.int32)
+    return action, new_state, out.value, saturated, attention_max
+
+  state = agent.initial_state(num_envs)
+  action = np.zeros(num_envs, np.int32)
+  reward = np.zeros(num_envs, np.float32)
+  first = np.ones(num_envs, bool)
+  key = jax.random.PRNGKey(seed)
+  value_std, saturation, attention_max = [], [], []
+  env.async_reset()
+  try:
+    for _ in range(steps):
+      ts = env.recv()
+      order = np.argsort(ts.env_id)  # Sync mode returns every env, in any order.
+      obs, done = ts.obs[order], ts.done[order]
+      key, sub = jax.random.split(key)
+      new_action, new_state, value, sat, att = step(
+          params, obs, action, np.clip(reward, -1.0, 1.0), first, state, sub)
+      live = ~done  # A terminal observation is not an agent step (as in the actor).
+      if live.sum() > 1:
+        value_std.append(np.std(np.asarray(value)[live]))
+        saturation.append(np.mean(np.asarray(sat)[live]))
+        attention_max.append(np.mean(np.asarray(att)[live]))
+      # Envs at a terminal observation keep their state; they restart next step.
+      state = jax.tree.map(lambda new, old: np.where(
+          live.reshape((-1,) + (1,) * (np.ndim(new) - 1)), new, old), new_state, state)
+      action = np.where(live, np.asarray(new_action), 0).astype(np.int32)
+      reward = np.where(live, ts.reward[order], 0.0).astype(np.float32)
+      first = done
+      env.send(action, np.arange(num_envs, dtype=np.int32))
+  finally:
+    env.close()
+  return dict(value_std=float(np.mean(value_std)), gate_saturation=float(np.mean(saturation)),
+              attention_max=float(np.mean(attention_max)))

@@ -1,0 +1,62 @@
+"""Collapse diagnostics: gate pre-activations against Flax's LSTM cell, and each measure against
+agents built to be healthy or collapsed in a known way."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from s3ta_jax.impala import agents, diagnostics
+
+
+def test_gate_preactivations_reproduce_the_flax_cell():
+  cell = nn.OptimizedLSTMCell(5)
+  rng = np.random.default_rng(0)
+  x, h, c = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(3, 4), (3, 5), (3, 5)])
+  params = cell.init(jax.random.PRNGKey(1), (c, h), x)["params"]
+  (c_new, h_new), _ = cell.apply({"params": params}, (c, h), x)
+  i, f, g, o = diagnostics.lstm_gate_preactivations(params, x, h)
+  sig = jax.nn.sigmoid
+  c_ref = sig(f) * c + sig(i) * jnp.tanh(g)  # Hochreiter & Schmidhuber with a forget gate.
+  np.testing.assert_allclose(c_new, c_ref, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(h_new, sig(o) * jnp.tanh(c_ref), rtol=1e-5, atol=1e-6)
+
+
+def _small(kind):
+  config = agents.agent_config("small", f"kind={kind}")
+  agent = agents.build(config, num_actions=3)  # Catch's three actions.
+  return agent, agent.init_params(jax.random.PRNGKey(0))
+
+
+def test_s3ta_at_initialisation_is_healthy_with_uniform_attention():
+  agent, params = _small("s3ta")
+  m = diagnostics.measure(agent, params, "catch", num_envs=4, steps=12)
+  h, w = 11, 11  # 84x84 frames through convs of stride 4 and 2.
+  assert m["gate_saturation"] < 0.05
+  assert m["value_std"] > 0
+  # Queries start near zero, so each map is close to uniform.
+  assert 1 / (h * w) <= m["attention_max"] < 2 / (h * w)
+
+
+def test_huge_core_input_weights_saturate_the_gates_and_flatten_the_value():
+  agent, params = _small("lstm")
+  healthy = diagnostics.measure(agent, params, "catch", num_envs=4, steps=12)
+  core = dict(params["params"]["core"])
+  for g in "ifgo":  # Pre-activations of 1e4 * x: every gate pinned at 0 or 1.
+    core[f"i{g}"] = jax.tree.map(lambda k: k * 1e4, core[f"i{g}"])
+  broken = {"params": {**params["params"], "core": core}}
+  m = diagnostics.measure(agent, broken, "catch", num_envs=4, steps=12)
+  assert healthy["gate_saturation"] < 0.05 and m["gate_saturation"] > 0.9
+  assert np.isnan(m["attention_max"])  # The baseline has no attention maps.
+
+
+def test_sharp_queries_give_peaked_attention():
+  agent, params = _small("fixed_query")
+  queries = params["params"]["fixed_queries"]
+  ck = agents.agent_config("small").key_channels
+  # Only the basis channel cos(pi i/h) cos(pi j/w) (index 1 * (U+V) + 1), whose unique maximum is
+  # at (0, 0) with the next value >= 0.04 below: logits 1e3 times it give one-hot maps.
+  sharp = jnp.zeros_like(queries).at[:, ck + 9].set(1e3)
+  m = diagnostics.measure(agent, {"params": {**params["params"], "fixed_queries": sharp}},
+                          "catch", num_envs=4, steps=6)
+  assert m["attention_max"] == pytest.approx(1.0, abs=1e-3)
