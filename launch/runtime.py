@@ -213,10 +213,15 @@ def guard_config(workdir: str, config: ConfigDict):
           f"workdir {workdir} holds a run with a different config ({details}). Use a new "
           "--config.workdir, or pass --config.allow_config_change=True to resume anyway.")
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(current, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)  # Atomic: a killed run never leaves half a config.
+    write_json_atomic(path, current)
+
+
+def write_json_atomic(path: str, value) -> None:
+  """Writes JSON to a temporary file and renames it: a killed process never leaves half a file."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
 
 
 class Checkpointer:

@@ -78,13 +78,48 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
   assert "| 85% | 100.00% | done | 20.0M frames |" in rows[("4.2", "RAM, 6×6 retina, 3 scales, LSTM 256")]
   assert len(rows) == len(reproduce.EXPERIMENTS)
-  [(label, images, errors, paper)] = reproduce.table_curves(str(runs), "2a")
+  rows = reproduce.current_rows(str(runs), str(tmp_path / "run_records"), "/data/mnist")
+  [(label, images, errors, paper)] = reproduce.table_curves(rows, "2a")
   assert (label, images, paper) == ("RAM, 8 glimpses, 12×12, 3 scale(s)", [3_840_000, 5_120_000], 5.23)
   assert errors == pytest.approx([28.0, 25.0])
-  assert reproduce.table_curves(str(runs), "4.2") == []  # Catch has no test error.
+  assert reproduce.table_curves(rows, "4.2") == []  # Catch has no test error.
   assert "[Table 2a](figures/table_2a.png)" in report.read_text()
   assert (tmp_path / "figures" / "table_2a.png").stat().st_size > 0
   assert not (tmp_path / "figures" / "table_1b.png").exists()  # No run of Table 1b.
+
+
+def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
+  runs = tmp_path / "runs"
+  run = runs / "cluttered60_conv"
+  run.mkdir(parents=True)
+  (run / "config.json").write_text(json.dumps({"num_train_steps": 200, "batch_size": 10}))
+  (run / "results.json").write_text(json.dumps({"step": 200, "images": 2000, "test_error": 0.0716}))
+  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+      {"step": 100, "test_error": 0.2}, {"step": 200, "test_error": 0.0716}]))
+  report = tmp_path / "docs" / "results.md"
+  reproduce.write_report(str(report), str(runs), "")
+  first = report.read_text()
+  record = tmp_path / "docs" / "run_records" / "cluttered60_conv.json"
+  assert json.loads(record.read_text())["value"] == 0.0716
+  for path in sorted(run.iterdir()):  # A fresh machine: the run directory is gone.
+    path.unlink()
+  run.rmdir()
+  reproduce.write_report(str(report), str(runs), "")
+  assert report.read_text() == first
+  assert "| 7.83% | 7.16% | done | 0.0M images |" in first
+  rows = reproduce.current_rows(str(runs), str(record.parent), "")
+  [(_, images, errors, _)] = reproduce.table_curves(rows, "2a")
+  assert images == [1000, 2000] and errors == pytest.approx([20.0, 7.16])
+  # A record kept without its evaluations is drawn as its final point.
+  record.write_text(json.dumps({**json.loads(record.read_text()), "curve": []}))
+  rows = reproduce.current_rows(str(runs), str(record.parent), "")
+  assert reproduce.table_curves(rows, "2a")[0][1:3] == ([2000], [pytest.approx(7.16)])
+  # ...but a figure drawn earlier from whole curves is kept rather than redrawn as points.
+  figure = tmp_path / "docs" / "figures" / "table_2a.png"
+  drawn = figure.read_bytes()
+  figure.write_bytes(drawn + b"kept")
+  reproduce.write_report(str(report), str(runs), "")
+  assert figure.read_bytes() == drawn + b"kept"
 
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
