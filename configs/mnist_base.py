@@ -45,6 +45,8 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   # 0.01 -> 6.6%). Equivalent to a smaller learning rate for the location and baseline heads.
   c.reinforce_weight = 0.01
   c.baseline_weight = 0.01
+  # REINFORCE's gradient also trains the core and glimpse networks (sec. 3.2, see ram_jax.model).
+  c.reinforce_to_core = False
   c.unroll = 1  # lax.scan unroll (speed only)
   # Baselines (Tables 1–2).
   c.fc_hidden = 256

@@ -1,11 +1,13 @@
 """RAM's hybrid loss (Mnih et al. 2014, sec. 3.2): cross-entropy + REINFORCE with a baseline.
 
-Which gradients flow where (with `RAM(stop_gradient_heads=True)`, the default):
+Which gradients flow where (with `RAM(reinforce_to_core=False)`, the default):
   * cross-entropy of the last-step classification -> action, core and glimpse networks
     ("backpropagate the gradients through the core and glimpse networks");
   * REINFORCE, eq. (2): -Σ_t log π(l_t | h_t) · sg(R - b_t) -> location network only
     (`h_t` is stopped before the location head, the sampled `l_t` is stopped, the advantage is
-    stopped), "The location network f_l is always trained with REINFORCE";
+    stopped), "The location network f_l is always trained with REINFORCE"; with
+    `reinforce_to_core=True` it also reaches the core and glimpse networks through `h_t`
+    (∇_θ log π "computed by standard backpropagation" through the RNN);
   * baseline regression Σ_t (R - b_t)² -> baseline head only ("learn it by reducing the squared
     error between R_t^i's and b_t"); `R` is a constant (argmax of the logits).
 The reward is R = 1 if argmax(logits) equals the label else 0, given at the last step only, so

@@ -10,9 +10,12 @@ and at the last step a_T = softmax(Linear(h_T)). `l_0` is uniform in [-1, 1]² (
 glimpse is always random").
 
 Gradient flow (see also ram_jax.losses): sampled locations are actions, so they carry no
-gradient; the location and baseline heads read `stop_gradient(h_t)` by default, so the core and
-glimpse networks are trained only by the classification loss and the location network only by
-REINFORCE ("The location network f_l is always trained with REINFORCE", sec. 3.2).
+gradient, and the baseline head reads `stop_gradient(h_t)`. The location network is trained only
+by REINFORCE ("The location network f_l is always trained with REINFORCE", sec. 3.2). Whether
+REINFORCE also reaches the core and glimpse networks is `reinforce_to_core`: sec. 3.2 says
+∇_θ log π "is just the gradient of the RNN that defines our agent ... computed by standard
+backpropagation" (so yes, the paper's reading), but a linear f_l on a core shaped only by the
+cross-entropy is the default kept for the runs measured before the option existed.
 
 `GlimpseNetwork`, the cores and `LocationNetwork` are separate modules so other agents (the Catch
 agent) can reuse them.
@@ -142,7 +145,7 @@ class _RAMStep(nn.Module):
   location_features: int
   glimpse_output: int
   location_std: float
-  stop_gradient_heads: bool
+  reinforce_to_core: bool
   deterministic: bool
 
   @nn.compact
@@ -153,10 +156,10 @@ class _RAMStep(nn.Module):
     g = GlimpseNetwork(self.glimpse_features, self.location_features, self.glimpse_output,
                        name="glimpse_net")(rho, location)
     core_carry, h = make_core(self.core, self.hidden, name="core")(core_carry, g)
-    h_heads = jax.lax.stop_gradient(h) if self.stop_gradient_heads else h
+    h_stopped = jax.lax.stop_gradient(h)
     sample, mean, log_prob = LocationNetwork(self.location_std, name="location_net")(
-        h_heads, None if self.deterministic else noise)
-    baseline = nn.Dense(1, name="baseline")(h_heads)[:, 0]
+        h if self.reinforce_to_core else h_stopped, None if self.deterministic else noise)
+    baseline = nn.Dense(1, name="baseline")(h_stopped)[:, 0]
     out = dict(location=location, glimpse=rho, hidden=h, sample=sample, mean=mean,
                log_prob=log_prob, baseline=baseline)
     return (core_carry, jnp.clip(sample, -1.0, 1.0)), out
@@ -188,7 +191,7 @@ class RAM(nn.Module):
   location_features: int = 128
   glimpse_output: int = 256
   location_std: float = 0.1
-  stop_gradient_heads: bool = True
+  reinforce_to_core: bool = False  # REINFORCE's gradient also trains the core and glimpse nets.
   unroll: int = 1  # lax.scan unroll factor (speed only).
 
   @nn.compact
@@ -208,7 +211,7 @@ class RAM(nn.Module):
                    in_axes=(nn.broadcast, 0), length=self.num_glimpses, unroll=self.unroll)
     step = step(image_hw, self.glimpse_size, self.num_scales, self.core, self.hidden,
                 self.glimpse_features, self.location_features, self.glimpse_output,
-                self.location_std, self.stop_gradient_heads, deterministic, name="step")
+                self.location_std, self.reinforce_to_core, deterministic, name="step")
     carry = (initial_core_carry(self.core, self.hidden, batch), first)
     (_, _), outs = step(carry, padded, noise)
     outs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outs)  # Time-major -> batch-major.

@@ -4,6 +4,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ram_jax import losses, model
 
@@ -49,11 +50,12 @@ def test_reward_and_cross_entropy():
   assert float(metrics["accuracy"]) == 0.5
 
 
-@functools.lru_cache(maxsize=1)  # Shared by two tests: one compile.
-def _ram_and_grads():
+@functools.lru_cache(maxsize=2)  # Shared by the tests below: one compile per setting.
+def _ram_and_grads(reinforce_to_core: bool = False):
   """A tiny RAM, its outputs, and the gradient of each loss term (one jit for all three)."""
   ram = model.RAM(glimpse_size=4, num_scales=2, num_glimpses=3, hidden=16, glimpse_features=8,
-                  location_features=8, glimpse_output=16, location_std=0.2)
+                  location_features=8, glimpse_output=16, location_std=0.2,
+                  reinforce_to_core=reinforce_to_core)
   rng = np.random.default_rng(2)
   images = rng.uniform(size=(8, 16, 16, 1)).astype(np.float32)
   labels = rng.integers(0, 10, 8)
@@ -82,12 +84,14 @@ def _norms(grads):
   return {jax.tree_util.keystr(path): float(jnp.abs(g).sum()) for path, g in flat}
 
 
-def test_gradient_routing():
-  """Cross-entropy trains glimpse, core and action nets; REINFORCE only the location net;
-  the baseline loss only the baseline head (sec. 3.2)."""
-  grads = _ram_and_grads()[2]
+@pytest.mark.parametrize("reinforce_to_core", [False, True])
+def test_gradient_routing(reinforce_to_core):
+  """Cross-entropy trains glimpse, core and action nets; REINFORCE the location net (and, with
+  `reinforce_to_core`, the core and glimpse nets too); the baseline loss only the baseline head."""
+  grads = _ram_and_grads(reinforce_to_core)[2]
+  reinforce_trains = ("location_net",) + (("glimpse_net", "core") if reinforce_to_core else ())
   for term, trained in [("cross_entropy", ("glimpse_net", "core", "action_net")),
-                        ("reinforce", ("location_net",)), ("baseline", ("baseline",))]:
+                        ("reinforce", reinforce_trains), ("baseline", ("baseline",))]:
     norms = _norms(grads[term])
     for name, norm in norms.items():
       if any(f"'{part}'" in name for part in trained):
@@ -113,3 +117,17 @@ def test_full_model_reinforce_gradient_by_hand():
   got = grads["step"]["location_net"]["mean"]
   np.testing.assert_allclose(got["kernel"], grad_w, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(got["bias"], grad_c, rtol=1e-4, atol=1e-6)
+
+
+def test_reinforce_to_core_changes_only_where_reinforce_flows():
+  """Same forward pass and the same location-net gradient either way; only REINFORCE's reach
+  into the core and glimpse nets differs."""
+  out_off, _, grads_off = _ram_and_grads(False)
+  out_on, _, grads_on = _ram_and_grads(True)
+  np.testing.assert_array_equal(out_off["logits"], out_on["logits"])
+  np.testing.assert_array_equal(out_off["log_probs"], out_on["log_probs"])
+  for term in ("cross_entropy", "baseline"):
+    jax.tree.map(np.testing.assert_array_equal, grads_off[term], grads_on[term])
+  np.testing.assert_allclose(grads_on["reinforce"]["step"]["location_net"]["mean"]["kernel"],
+                             grads_off["reinforce"]["step"]["location_net"]["mean"]["kernel"],
+                             rtol=1e-6)
