@@ -160,17 +160,20 @@ def current_rows(runs_dir: str, records_dir: str, data_dir: str) -> dict[str, di
 
   Runs live outside the repository and are gone on a fresh machine; each row with a result is
   therefore also kept in `records_dir/<name>.json` (committed with the report), so regenerating
-  the report never loses a measured number. A run with a result replaces its record.
+  the report never loses a measured number. A run with a result replaces its record, except that
+  a part-done run does not replace a finished one.
   """
   rows = {}
   for e in EXPERIMENTS:
     row = row_summary(os.path.join(runs_dir, e.name), e, data_dir)
     record_path = os.path.join(records_dir, f"{e.name}.json")
-    if row["value"] is not None:
+    record = read_json(record_path)
+    if row["value"] is not None and (row["state"] == "done" or not record
+                                     or record["state"] != "done"):
       os.makedirs(records_dir, exist_ok=True)
       runtime.write_json_atomic(record_path, row)
-    else:
-      row = read_json(record_path) or row
+    elif record:
+      row = record
     rows[e.name] = row
   return rows
 

@@ -110,6 +110,12 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
   rows = reproduce.current_rows(str(runs), str(record.parent), "")
   [(_, images, errors, _)] = reproduce.table_curves(rows, "2a")
   assert images == [1000, 2000] and errors == pytest.approx([20.0, 7.16])
+  # A part-done run of the row does not hide the finished result.
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"num_train_steps": 200, "batch_size": 10}))
+  (run / "metrics.jsonl").write_text(json.dumps({"step": 100, "test_error": 0.3}) + "\n")
+  reproduce.write_report(str(report), str(runs), "")
+  assert report.read_text() == first
   # A record kept without its evaluations is drawn as its final point.
   record.write_text(json.dumps({**json.loads(record.read_text()), "curve": []}))
   rows = reproduce.current_rows(str(runs), str(record.parent), "")
