@@ -150,9 +150,9 @@ def row_summary(workdir: str, experiment: Experiment, data_dir: str) -> dict:
     evals = runtime.after_resumes([r for r in runtime.read_metrics(workdir) if "test_error" in r])
     curve = [[r["step"] * config["batch_size"], 100 * r["test_error"]] for r in evals]
   launched = (read_json(os.path.join(workdir, "command.json")) or {}).get("command")
+  command = " ".join((launched or experiment.command(workdir, data_dir))[1:])
   return {"value": s["value"], "state": state, "images": images, "frames": frames,
-          "wall_s": s["wall_s"], "command": " ".join((launched or experiment.command(workdir, data_dir))[1:]),
-          "curve": curve}
+          "wall_s": s["wall_s"], "command": command, "curve": curve}
 
 
 def current_rows(runs_dir: str, records_dir: str, data_dir: str) -> dict[str, dict]:
