@@ -47,6 +47,9 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   c.baseline_weight = 0.01
   # REINFORCE's gradient also trains the core and glimpse networks (sec. 3.2, see ram_jax.model).
   c.reinforce_to_core = False
+  # REINFORCE's reward: "correct" (1 if classified right, else 0: sec. 4.1) or "probability"
+  # (p(correct class), lower variance; not the paper's).
+  c.reward = "correct"
   c.unroll = 1  # lax.scan unroll (speed only)
   # Baselines (Tables 1–2).
   c.fc_hidden = 256

@@ -38,7 +38,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
     splits = data.load_mnist(config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
     raise runtime.UsageError(str(e)) from None
-  runtime.guard_config(config.workdir, config)
+  runtime.guard_config(config.workdir, config, added_fields={"reward": "correct"})
 
   mesh = train.make_mesh(devices)
   model = train.make_model(config)

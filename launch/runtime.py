@@ -193,18 +193,20 @@ RESUMABLE_FIELDS = frozenset({
 })
 
 
-def guard_config(workdir: str, config: ConfigDict):
+def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = None):
   """Stores the config in `workdir/config.json`; refuses to resume under a different model config.
 
   Fields in `RESUMABLE_FIELDS` (paths, run length, logging) may change freely. Anything else
   differing from the stored config raises `UsageError`, unless `config.allow_config_change`.
+  `added_fields` maps fields added after a workdir may have been made to the value that gives the
+  behaviour of the code before them, which a stored config without the field is taken to hold.
   """
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
   current = json.loads(config.to_json_best_effort())
   if os.path.exists(path) and jax.process_index() == 0:
     with open(path) as f:
-      stored = json.load(f)
+      stored = {**(added_fields or {}), **json.load(f)}
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
     if changed and not config.get("allow_config_change", False):

@@ -7,7 +7,10 @@ and, for a Catch run (sec. 4.2), an animated GIF of the agent with its retina dr
 Writes `glimpse_paths.png` (each row: the test image with the glimpse path, first glimpse a filled
 circle, last a hollow one, green when classified right and red when wrong; then what each glimpse
 saw, its coarser scales up-sampled around the full-resolution centre) and `learning_curve.png`
-(validation/test error against training images) into `--out_dir` (default `WORKDIR/figures`).
+(validation/test error against training images) and `policy_stats.json` (per glimpse, over 1,000
+test images: the median pixel distance to the digit's centre and the fraction of glimpses centred
+inside the digit's 28×28 box: does the policy find the digit?)
+into `--out_dir` (default `WORKDIR/figures`).
 For a `launch.catch` workdir it writes `catch.gif` (a few greedy games; the retina's three
 squares in red, orange and yellow from finest to coarsest; a green/red frame when the ball is
 caught/missed) and `catch_rate.png` (greedy catch rate against frames). Works on any workdir,
@@ -79,6 +82,36 @@ def glimpse_centres_in_pixels(locations: np.ndarray, height: int, width: int) ->
   """`[T, 2]` (x, y) locations -> imshow (x, y) of the pixel edge the sensor centres on."""
   row_col = np.asarray(glimpse.location_to_pixel(np.clip(locations, -1, 1), height, width))
   return row_col[:, ::-1] - 0.5  # imshow puts pixel edges at half-integers.
+
+
+def offsets_from_digit(locations: np.ndarray, centres: np.ndarray, height: int,
+                       width: int) -> np.ndarray:
+  """`[B, T, 2]` glimpse locations, `[B, 2]` digit centres (row, col) -> `[B, T, 2]` pixel offsets
+  (row, col) of the pixel edge each glimpse centres on from the digit's centre."""
+  row_col = np.asarray(glimpse.location_to_pixel(np.clip(locations, -1, 1), height, width))
+  return row_col - centres[:, None, :]
+
+
+def policy_stats(model, params, config: ConfigDict, task: data.Task, test_images, test_labels,
+                 num_images: int = 1000) -> dict:
+  """Does the deterministic policy find the digit (Fig. 6: "reliably find and explore around the
+  object")? Per glimpse, over the first `num_images` test images (which are harder than the
+  average, so `error` is above the full test set's): the median pixel distance from its centre to
+  the digit's centre, and the fraction centred inside the digit's 28×28 box. Glimpse 1 is random:
+  the reference a policy should beat."""
+  seed = jax.random.PRNGKey(config.eval_seed + 17)
+  index = jnp.arange(num_images)
+  images, labels = data.make_eval_batch(seed, index, test_images, test_labels, task)
+  outputs = model.apply({"params": params}, images, jax.random.PRNGKey(config.eval_seed + 18),
+                        deterministic=True)
+  offsets = offsets_from_digit(np.asarray(outputs["locations"]),
+                               np.asarray(data.eval_digit_centres(seed, index, task)),
+                               *task.image_shape[:2])
+  per_glimpse = lambda x: [round(float(v), 3) for v in x]
+  return {"num_test_images": num_images,
+          "error": float(np.mean(np.argmax(outputs["logits"], -1) != np.asarray(labels))),
+          "median_distance_px": per_glimpse(np.median(np.hypot(*np.moveaxis(offsets, -1, 0)), 0)),
+          "fraction_on_digit": per_glimpse(np.mean(np.all(np.abs(offsets) <= data.DIGIT // 2, -1), 0))}
 
 
 def plot_glimpse_paths(images, labels, outputs, path: str):
@@ -239,6 +272,11 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
            f"{config.glimpse_size}x{config.glimpse_size}, {config.num_scales} scale(s)")
   if plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve):
     written.append(curve)
+  stats = policy_stats(model, params, config, task, test_images, test_labels)
+  written.append(os.path.join(out_dir, "policy_stats.json"))
+  runtime.write_json_atomic(written[-1], stats)
+  print("per glimpse, median distance (px) to the digit's centre:", stats["median_distance_px"])
+  print("per glimpse, fraction centred on the digit:", stats["fraction_on_digit"])
   return written
 
 

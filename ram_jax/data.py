@@ -132,6 +132,14 @@ class Task:
     return (self.canvas, self.canvas, 1)
 
 
+def digit_corner(key: chex.PRNGKey, task: Task) -> chex.Array:
+  """`(row, col)` of the top-left pixel of the digit in `make_example(key, ...)`'s image."""
+  if task.name == "centered":
+    return jnp.zeros((2,), jnp.int32)
+  position_key = jax.random.split(key, 1 + 4 * task.num_clutter)[0]
+  return jax.random.randint(position_key, (2,), 0, task.canvas - DIGIT + 1)
+
+
 def make_example(key: chex.PRNGKey, index: chex.Array, images: chex.Array, task: Task) -> chex.Array:
   """One task image `[canvas, canvas, 1]` float32 in [0, 1] for digit `images[index]` (uint8)."""
   images = jnp.asarray(images)
@@ -139,7 +147,7 @@ def make_example(key: chex.PRNGKey, index: chex.Array, images: chex.Array, task:
   if task.name == "centered":
     return digit[..., None].astype(jnp.float32) / 255.0
   keys = jax.random.split(key, 1 + 4 * task.num_clutter)
-  pos = jax.random.randint(keys[0], (2,), 0, task.canvas - DIGIT + 1)
+  pos = digit_corner(key, task)
   blank = jnp.zeros((task.canvas, task.canvas), jnp.uint8)
   canvas = jax.lax.dynamic_update_slice(blank, digit, (pos[0], pos[1]))
   n, c = images.shape[0], task.clutter_size
@@ -169,3 +177,9 @@ def make_eval_batch(seed: chex.PRNGKey, index: chex.Array, images: chex.Array, l
   images, labels = jnp.asarray(images), jnp.asarray(labels)
   keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(seed, index)
   return jax.vmap(make_example, in_axes=(0, 0, None, None))(keys, index, images, task), labels[index]
+
+
+def eval_digit_centres(seed: chex.PRNGKey, index: chex.Array, task: Task) -> chex.Array:
+  """`[B, 2]` (row, col) pixel-edge centres of the digits of `make_eval_batch(seed, index, ...)`."""
+  keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(seed, index)
+  return jax.vmap(digit_corner, in_axes=(0, None))(keys, task) + DIGIT // 2

@@ -44,6 +44,8 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
       raise ValueError(f"location_std must be > 0, got {config.location_std}.")
     if config.core not in ("rnn", "lstm"):
       raise ValueError(f"config.core={config.core!r}; use 'rnn' or 'lstm'.")
+    if config.reward not in losses.REWARDS:
+      raise ValueError(f"config.reward={config.reward!r}; use one of {', '.join(losses.REWARDS)}.")
   for field in ("batch_size", "eval_batch_size"):
     if config[field] < 1 or config[field] % num_devices:
       raise ValueError(f"{field}={config[field]} must be a positive multiple of the number of "
@@ -115,7 +117,8 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
 
     def loss_fn(params):
       outputs = model.apply({"params": params}, x, model_key)
-      return losses.hybrid_loss(outputs, y, config.reinforce_weight, config.baseline_weight)
+      return losses.hybrid_loss(outputs, y, config.reinforce_weight, config.baseline_weight,
+                                 config.reward)
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])

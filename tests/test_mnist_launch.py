@@ -66,6 +66,16 @@ def test_end_to_end_and_resume(tmp_path):
   with pytest.raises(runtime.UsageError, match="different config.*num_glimpses"):
     mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_glimpses=4))
 
+  # A workdir made before `reward` existed resumes with the paper's reward, and only with it.
+  config_path = tmp_path / "resumed" / "config.json"
+  stored = json.loads(config_path.read_text())
+  del stored["reward"]
+  config_path.write_text(json.dumps(stored))
+  with pytest.raises(runtime.UsageError, match="reward: 'correct' -> 'probability'"):
+    mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", reward="probability",
+                          num_train_steps=7))
+  assert mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))["step"] == 7
+
 
 def test_two_devices_give_the_same_update_as_one(tmp_path):
   assert jax.local_device_count() >= 2, "tests/conftest.py provides 2 CPU devices"
@@ -100,6 +110,7 @@ def _launch(*args):
     (["--config.data_dir=/nonexistent/mnist"], "data_dir /nonexistent/mnist does not exist"),
     (["--config.num_scales=0"], "num_scales must be >= 1"),
     (["--config.num_scales=3"], "largest glimpse .* is 32x32"),
+    (["--config.reward=accuracy"], "config.reward='accuracy'; use one of correct, probability"),
     (["--config.lerning_rate=0.1"], 'unknown config field lerning_rate Did you mean "learning_rate"'),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):

@@ -140,6 +140,21 @@ def test_batches_fresh_and_eval_fixed():
   np.testing.assert_array_equal(ya, labels[:8])
 
 
+def test_eval_digit_centres_are_the_centres_of_the_digits_drawn():
+  # Digit i is a full 28x28 block of value 100 + i, so clutter (other digits) never matches it.
+  images = (100 + np.arange(12, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
+  labels = np.zeros(12, np.int32)
+  for task in (data.Task("cluttered", canvas=60, num_clutter=4), data.Task("centered")):
+    seed, index = jax.random.PRNGKey(3), np.arange(12)
+    x, _ = data.make_eval_batch(seed, index, images, labels, task)
+    centres = np.asarray(data.eval_digit_centres(seed, index, task))
+    for i, (image, centre) in enumerate(zip(np.round(np.asarray(x)[..., 0] * 255), centres)):
+      rows, cols = np.nonzero(image == 100 + i)
+      assert np.ptp(rows) == np.ptp(cols) == 27  # Clutter may cover some of it, not a whole edge.
+      # Pixels r0..r0+27 span pixel edges r0..r0+28: the centre edge is r0 + 14.
+      np.testing.assert_array_equal(centre, [rows.min() + 14, cols.min() + 14])
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(name="shifted"), "unknown task"), (dict(name="centered", canvas=60), "centered task is 28x28"),
     (dict(name="translated", canvas=20), "smaller than a 28x28"),

@@ -50,6 +50,20 @@ def test_reward_and_cross_entropy():
   assert float(metrics["accuracy"]) == 0.5
 
 
+def test_probability_reward_is_the_softmax_of_the_label_and_feeds_reinforce():
+  logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]], np.float32)
+  labels = np.array([0, 2])
+  softmax = np.exp(logits) / np.sum(np.exp(logits), -1, keepdims=True)
+  expected = softmax[[0, 1], labels]
+  np.testing.assert_allclose(losses.probability_reward(logits, labels), expected, rtol=1e-6)
+  log_probs, baselines = np.full((2, 3), -1.0, np.float32), np.full((2, 3), 0.25, np.float32)
+  _, metrics = losses.hybrid_loss(dict(logits=logits, log_probs=log_probs, baselines=baselines),
+                                  labels, reward="probability")
+  # -(1/M) Σ_i Σ_t log π (R_i - b): R is p(label), while accuracy stays the 0/1 reward's mean.
+  np.testing.assert_allclose(metrics["reinforce"], np.mean(3 * (expected - 0.25)), rtol=1e-6)
+  assert float(metrics["accuracy"]) == 0.5
+
+
 @functools.lru_cache(maxsize=2)  # Shared by the tests below: one compile per setting.
 def _ram_and_grads(reinforce_to_core: bool = False):
   """A tiny RAM, its outputs, and the gradient of each loss term (one jit for all three)."""

@@ -2,12 +2,14 @@
 import json
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import mnist_base
 from launch import reproduce, runtime, search_ram, visualize_ram
-from ram_jax import glimpse
+from ram_jax import data, glimpse, train
 
 
 def test_foveated_view_puts_full_resolution_centre_inside_upsampled_coarse_scale():
@@ -28,6 +30,36 @@ def test_path_centres_match_the_pixels_the_sensor_reads():
   centres = visualize_ram.glimpse_centres_in_pixels(locations, 60, 40)
   row_col = np.asarray(glimpse.location_to_pixel(jnp.clip(jnp.asarray(locations), -1, 1), 60, 40))
   np.testing.assert_array_equal(centres + 0.5, row_col[:, ::-1])
+
+
+def test_offsets_from_digit_are_measured_from_the_pixel_the_sensor_centres_on():
+  # (x, y) = (0, 0) on a 60x60 image is pixel edge (30, 30); (1, -1) is (0, 60); (-2, 5) clips.
+  locations = np.array([[[0.0, 0.0], [1.0, -1.0], [-2.0, 5.0]]], np.float32)
+  offsets = visualize_ram.offsets_from_digit(locations, np.array([[30, 26]]), 60, 60)
+  np.testing.assert_array_equal(offsets, [[[0, 4], [-30, 34], [30, -26]]])
+
+
+def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
+  config = mnist_base.base_config("ram")
+  config.update(dict(task="translated", canvas=40, glimpse_size=4, num_scales=2, num_glimpses=3,
+                     hidden=8, glimpse_features=8, location_features=8, glimpse_output=8))
+  model, task = train.make_model(config), train.make_task(config)
+  # Digit i is a 28x28 block of value 100 + i; the policy always looks at (x, y) = (0.5, -0.5).
+  images = (100 + np.arange(20, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 40, 40, 1)), jax.random.PRNGKey(1))["params"]
+  head = params["step"]["location_net"]["mean"]
+  head["kernel"] = jnp.zeros_like(head["kernel"])
+  head["bias"] = jnp.arctanh(jnp.array([0.5, -0.5]))
+  stats = visualize_ram.policy_stats(model, params, config, task, images, np.zeros(20, int), 20)
+  # Reference from the pixels: (x, y) = (0.5, -0.5) is pixel edge (row 10, col 30).
+  seed = jax.random.PRNGKey(config.eval_seed + 17)
+  x, _ = data.make_eval_batch(seed, np.arange(20), images, np.zeros(20, int), task)
+  corners = np.array([[r.min(), c.min()] for r, c in
+                      (np.nonzero(np.round(im[..., 0] * 255) > 0) for im in np.asarray(x))])
+  offsets = np.array([10, 30]) - (corners + 14)
+  assert stats["median_distance_px"][1:] == [round(float(np.median(np.hypot(*offsets.T))), 3)] * 2
+  on_digit = float(np.mean(np.all(np.abs(offsets) <= 14, -1)))
+  assert stats["fraction_on_digit"][1:] == [round(on_digit, 3)] * 2 and 0 < on_digit < 1
 
 
 def test_select_sets_and_rejects_unknown_names():
@@ -126,6 +158,18 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
   figure.write_bytes(drawn + b"kept")
   reproduce.write_report(str(report), str(runs), "")
   assert figure.read_bytes() == drawn + b"kept"
+  # ...even when another row of the table now has its curve (it would be the only curve drawn).
+  fc = runs / "cluttered60_fc64"
+  fc.mkdir()
+  (fc / "config.json").write_text(json.dumps({"num_train_steps": 200, "batch_size": 10}))
+  (fc / "results.json").write_text(json.dumps({"step": 200, "images": 2000, "test_error": 0.27}))
+  (fc / "metrics.jsonl").write_text(json.dumps({"step": 200, "test_error": 0.27}) + "\n")
+  reproduce.write_report(str(report), str(runs), "")
+  assert "| 28.96% | 27.00% | done |" in report.read_text()
+  assert figure.read_bytes() == drawn + b"kept"
+  record.unlink()  # Every row with a result has its curve again: redrawn.
+  reproduce.write_report(str(report), str(runs), "")
+  assert figure.read_bytes() != drawn + b"kept"
 
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
