@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -276,9 +275,7 @@ def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int
     json.dump({"command": command}, f)
   start = time.time()
   try:
-    # Ctrl-C reaches the run too (same process group); it checkpoints and exits with 130.
-    with runtime.StopSignal():
-      code = subprocess.call(command)
+    code = runtime.run_child(command)  # Ctrl-C: the run checkpoints and exits with 130.
   finally:  # Counted even when interrupted, so resumed runs report their whole wall time.
     wall_path = os.path.join(workdir, "wall_time.json")
     previous = (read_json(wall_path) or {}).get("seconds", 0.0)

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -76,6 +77,25 @@ class StopSignal:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     self._previous = {}
+
+
+def run_child(command: list[str]) -> int:
+  """Runs a training command (`launch.reproduce`, `launch.search_ram`) and returns its exit code.
+
+  SIGINT/SIGTERM sent to this process (Ctrl-C, or `kill` on it alone) are passed to the child,
+  which checkpoints and exits with `STOPPED_EXIT_CODE`. The child has its own session, so a
+  terminal's Ctrl-C reaches it once, through here, not twice (a second signal aborts it).
+  """
+  child = subprocess.Popen(command, start_new_session=True)
+  previous = {}
+  if threading.current_thread() is threading.main_thread():
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      previous[sig] = signal.signal(sig, lambda signum, frame: child.send_signal(signum))
+  try:
+    return child.wait()
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def parse_flags(argv):

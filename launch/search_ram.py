@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -76,8 +75,7 @@ def run_search(config: str, data_dir: str, trials: int, steps: int, seed: int, r
     if results is None or results.get("step", 0) < steps:
       command = trial_command(config, workdir, data_dir, steps, params)
       print(f"== {name} ({i + 1}/{trials}): {' '.join(command[2:])}", flush=True)
-      with runtime.StopSignal():  # Ctrl-C reaches the trial too; it checkpoints and exits 130.
-        code = subprocess.call(command)
+      code = runtime.run_child(command)  # Ctrl-C: the trial checkpoints and exits with 130.
       if code == runtime.STOPPED_EXIT_CODE:
         raise runtime.Stopped(f"stopped during {name}; re-run the same command to resume.")
       if code != 0:

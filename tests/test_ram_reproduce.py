@@ -1,6 +1,10 @@
 """Tests of the RAM figures (launch.visualize_ram) and the reproduction runner (launch.reproduce)."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +14,8 @@ import pytest
 from configs import mnist_base
 from launch import reproduce, runtime, search_ram, visualize_ram
 from ram_jax import data, glimpse, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_foveated_view_puts_full_resolution_centre_inside_upsampled_coarse_scale():
@@ -174,7 +180,7 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
   calls = []
-  monkeypatch.setattr(reproduce.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+  monkeypatch.setattr(runtime, "run_child", lambda cmd: calls.append(cmd) or 0)
   experiment = reproduce.BY_NAME["mnist28_ram6"]
   workdir = tmp_path / experiment.name
   assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
@@ -188,6 +194,35 @@ def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, 
   assert calls[0][calls[0].index("-m") + 1] == "launch.mnist"
   assert f"--config.workdir={os.path.join(str(tmp_path), experiment.name)}" in calls[0]
   assert json.loads((workdir / "command.json").read_text())["command"] == calls[0]
+
+
+CHILD = """
+import signal, sys, time
+received = []
+signal.signal(signal.SIGINT, lambda *_: received.append(1))
+open(sys.argv[1], "w").write("ready")
+while not received:
+  time.sleep(0.01)
+time.sleep(0.5)  # Time for a second, duplicated signal to arrive.
+open(sys.argv[1], "w").write(str(len(received)))
+sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("whole_group", [False, True])  # `kill` on the runner / a terminal's Ctrl-C.
+def test_run_child_passes_each_stop_signal_to_the_run_once(tmp_path, whole_group):
+  marker = tmp_path / "child"
+  runner = subprocess.Popen(
+      [sys.executable, "-c", "import sys; from launch import runtime; "
+       f"sys.exit(runtime.run_child([sys.executable, '-c', {CHILD!r}, {str(marker)!r}]))"],
+      cwd=REPO, start_new_session=True)
+  deadline = time.time() + 60
+  while not (marker.exists() and marker.read_text() == "ready"):
+    assert time.time() < deadline and runner.poll() is None
+    time.sleep(0.05)
+  (os.killpg if whole_group else os.kill)(runner.pid, signal.SIGINT)
+  assert runner.wait(timeout=30) == runtime.STOPPED_EXIT_CODE
+  assert marker.read_text() == "1"
 
 
 def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path, monkeypatch):
@@ -207,7 +242,7 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
       json.dump({"step": int(args["num_train_steps"]), "validation_error": error}, f)
     return 0
 
-  monkeypatch.setattr(search_ram.subprocess, "call", fake_run)
+  monkeypatch.setattr(runtime, "run_child", fake_run)
   report = tmp_path / "search.md"
   best = search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
   sampled = search_ram.sample_trials(4, seed=3)
