@@ -242,8 +242,8 @@ def write_report(path: str, runs_dir: str, data_dir: str):
     # A figure drawn from runs whose logs are gone is better than points: while any row's curve is
     # missing, an existing figure is kept (it may lack the rows run since; their runs' own curves
     # are in `launch.visualize_ram`'s figures).
-    every_curve = all(rows[e.name]["curve"] for e in EXPERIMENTS
-                      if e.table == table and e.metric == "test_error" and rows[e.name]["value"] is not None)
+    in_table = [rows[e.name] for e in EXPERIMENTS if e.table == table and e.metric == "test_error"]
+    every_curve = all(row["curve"] for row in in_table if row["value"] is not None)
     if curves and (every_curve or not os.path.exists(os.path.join(docs_dir, figure))):
       from launch import visualize_ram  # pylint: disable=g-import-not-at-top  # matplotlib.
       os.makedirs(os.path.join(docs_dir, "figures"), exist_ok=True)
@@ -254,7 +254,8 @@ def write_report(path: str, runs_dir: str, data_dir: str):
   if figures:
     lines += ["", "Learning curves (test error against training images; a single point is a row "
               "whose evaluations were not kept, and a figure drawn before is kept rather than "
-              "redrawn with such points, so it may lack rows run since): " + ", ".join(figures) + "."]
+              "redrawn with such points, so it may lack rows run since): "
+              + ", ".join(figures) + "."]
   os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:

@@ -108,10 +108,11 @@ def policy_stats(model, params, config: ConfigDict, task: data.Task, test_images
                                np.asarray(data.eval_digit_centres(seed, index, task)),
                                *task.image_shape[:2])
   per_glimpse = lambda x: [round(float(v), 3) for v in x]
+  on_digit = np.all(np.abs(offsets) <= data.DIGIT // 2, axis=-1)
   return {"num_test_images": num_images,
           "error": float(np.mean(np.argmax(outputs["logits"], -1) != np.asarray(labels))),
           "median_distance_px": per_glimpse(np.median(np.hypot(*np.moveaxis(offsets, -1, 0)), 0)),
-          "fraction_on_digit": per_glimpse(np.mean(np.all(np.abs(offsets) <= data.DIGIT // 2, -1), 0))}
+          "fraction_on_digit": per_glimpse(np.mean(on_digit, axis=0))}
 
 
 def plot_glimpse_paths(images, labels, outputs, path: str):

@@ -74,7 +74,8 @@ def test_end_to_end_and_resume(tmp_path):
   with pytest.raises(runtime.UsageError, match="reward: 'correct' -> 'probability'"):
     mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", reward="probability",
                           num_train_steps=7))
-  assert mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))["step"] == 7
+  resumed = mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))
+  assert resumed["step"] == 7
 
 
 def test_two_devices_give_the_same_update_as_one(tmp_path):

@@ -52,7 +52,8 @@ def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
   model, task = train.make_model(config), train.make_task(config)
   # Digit i is a 28x28 block of value 100 + i; the policy always looks at (x, y) = (0.5, -0.5).
   images = (100 + np.arange(20, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 40, 40, 1)), jax.random.PRNGKey(1))["params"]
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 40, 40, 1)),
+                      jax.random.PRNGKey(1))["params"]
   head = params["step"]["location_net"]["mean"]
   head["kernel"] = jnp.zeros_like(head["kernel"])
   head["bias"] = jnp.arctanh(jnp.array([0.5, -0.5]))
@@ -209,7 +210,8 @@ sys.exit(130)
 """
 
 
-@pytest.mark.parametrize("whole_group", [False, True])  # `kill` on the runner / a terminal's Ctrl-C.
+# `kill` on the runner alone, then a terminal's Ctrl-C (the runner's whole process group).
+@pytest.mark.parametrize("whole_group", [False, True])
 def test_run_child_passes_each_stop_signal_to_the_run_once(tmp_path, whole_group):
   marker = tmp_path / "child"
   runner = subprocess.Popen(
