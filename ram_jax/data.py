@@ -171,15 +171,19 @@ def make_batch(key: chex.PRNGKey, images: chex.Array, labels: chex.Array, batch_
   return jax.vmap(make_example, in_axes=(0, 0, None, None))(keys, index, images, task), labels[index]
 
 
+def _eval_keys(seed: chex.PRNGKey, index: chex.Array) -> chex.Array:
+  """Evaluation example i's key, `fold_in(seed, i)`, so it does not depend on batching."""
+  return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(seed, index)
+
+
 def make_eval_batch(seed: chex.PRNGKey, index: chex.Array, images: chex.Array, labels: chex.Array,
                     task: Task):
   """Evaluation examples `index` (`[B]` ints): example i always uses `fold_in(seed, i)`."""
   images, labels = jnp.asarray(images), jnp.asarray(labels)
-  keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(seed, index)
+  keys = _eval_keys(seed, index)
   return jax.vmap(make_example, in_axes=(0, 0, None, None))(keys, index, images, task), labels[index]
 
 
 def eval_digit_centres(seed: chex.PRNGKey, index: chex.Array, task: Task) -> chex.Array:
   """`[B, 2]` (row, col) pixel-edge centres of the digits of `make_eval_batch(seed, index, ...)`."""
-  keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(seed, index)
-  return jax.vmap(digit_corner, in_axes=(0, None))(keys, task) + DIGIT // 2
+  return jax.vmap(digit_corner, in_axes=(0, None))(_eval_keys(seed, index), task) + DIGIT // 2
