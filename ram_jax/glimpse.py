@@ -47,6 +47,12 @@ def location_to_pixel(locations: chex.Array, height: int, width: int) -> chex.Ar
   return jnp.stack([row, col], axis=-1).astype(jnp.int32)
 
 
+def pixel_to_location(row_col: chex.Array, height: int, width: int) -> chex.Array:
+  """Inverse of `location_to_pixel`: `[..., 2]` pixel edges `(row, col)` -> locations `(x, y)`."""
+  row_col = jnp.asarray(row_col, jnp.float32)
+  return jnp.stack([2.0 * row_col[..., 1] / width - 1.0, 2.0 * row_col[..., 0] / height - 1.0], -1)
+
+
 def pad_for_retina(images: chex.Array, size: int, num_scales: int) -> chex.Array:
   """Zero-pads `[B, H, W, C]` images so any patch centred in [0, H]×[0, W] lies inside.
 

@@ -57,6 +57,15 @@ def test_location_convention():
   np.testing.assert_array_equal(top_right[0, 0, :, :, 0], [[0, 0], [1, 0]])
 
 
+def test_pixel_to_location_inverts_location_to_pixel():
+  # Closed form: the top-left corner is (-1, -1), the centre (0, 0), the bottom-right (1, 1).
+  np.testing.assert_allclose(glimpse.pixel_to_location(np.array([[0, 0], [30, 20], [60, 40]]), 60, 40),
+                             [[-1, -1], [0, 0], [1, 1]])
+  rows_cols = np.random.default_rng(0).integers(0, [[101, 73]], size=(500, 2))
+  locations = glimpse.pixel_to_location(rows_cols, 100, 72)
+  np.testing.assert_array_equal(glimpse.location_to_pixel(locations, 100, 72), rows_cols)
+
+
 def test_vmap_and_grad():
   rng = np.random.default_rng(1)
   images = rng.uniform(size=(3, 4, 16, 16, 1)).astype(np.float32)

@@ -69,6 +69,26 @@ def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
   assert stats["fraction_on_digit"][1:] == [round(on_digit, 3)] * 2 and 0 < on_digit < 1
 
 
+def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
+  config = mnist_base.base_config("ram")
+  config.update(dict(task="translated", canvas=40, glimpse_size=4, num_scales=2, num_glimpses=3,
+                     hidden=8, glimpse_features=8, location_features=8, glimpse_output=8))
+  model = train.make_model(config)
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.random((5, 40, 40, 1)), jnp.float32)
+  there = rng.uniform(-1, 1, (5, 2)).astype(np.float32)
+  key = jax.random.PRNGKey(3)
+  params = model.init(jax.random.PRNGKey(0), images, key)["params"]
+  forced = visualize_ram.apply_with_glimpses_at(model, params, images, key, there)
+  free = model.apply({"params": params}, images, key, deterministic=True)
+  np.testing.assert_array_equal(forced["locations"][:, 0], free["locations"][:, 0])  # Random.
+  for t in (1, 2):
+    np.testing.assert_allclose(forced["locations"][:, t], there, rtol=1e-6)
+    np.testing.assert_allclose(forced["glimpses"][:, t], glimpse.retina(images, there, 4, 2),
+                               rtol=1e-6)
+  assert not np.allclose(free["locations"][:, 1], there, atol=0.05)
+
+
 def test_select_sets_and_rejects_unknown_names():
   assert [e.name for e in reproduce.select("mnist28_ram6,catch")] == ["mnist28_ram6", "catch"]
   assert len(reproduce.select("table1")) == 14  # Table 1a (8 rows) + 1b (6 rows).
