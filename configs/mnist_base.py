@@ -50,6 +50,9 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   # REINFORCE's reward: "correct" (1 if classified right, else 0: sec. 4.1) or "probability"
   # (p(correct class), lower variance; not the paper's).
   c.reward = "correct"
+  # Episodes per image in a batch (eq. 2's M); > 1 uses the other episodes' mean reward as
+  # REINFORCE's baseline. batch_size counts episodes, so a step's compute does not change.
+  c.samples_per_image = 1
   c.unroll = 1  # lax.scan unroll (speed only)
   # Baselines (Tables 1–2).
   c.fc_hidden = 256

@@ -38,7 +38,9 @@ def run(config, stop_at: int | None = None) -> dict | None:
     splits = data.load_mnist(config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
     raise runtime.UsageError(str(e)) from None
-  runtime.guard_config(config.workdir, config, added_fields={"reward": "correct"})
+  # Fields added after runs were made, with the value that gives the older behaviour.
+  runtime.guard_config(config.workdir, config, added_fields={
+      "reward": "correct", "samples_per_image": 1})
 
   mesh = train.make_mesh(devices)
   model = train.make_model(config)

@@ -97,11 +97,13 @@ def offsets_from_digit(locations: np.ndarray, centres: np.ndarray, height: int,
 def apply_with_glimpses_at(model, params, images, key, locations) -> dict:
   """`model.apply` in evaluation mode with glimpses 2..T taken at `locations` `[B, 2]` instead of
   where the policy looks (glimpse 1 stays random): what would the classifier do with a given
-  policy? Replaces the location network's sample through Flax's method interception."""
+  policy? Replaces each step's next location through Flax's method interception."""
   def look_there(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
-    if isinstance(context.module, ram_model.LocationNetwork):
-      return (jnp.asarray(locations, jnp.float32),) + tuple(out[1:])
+    step = ram_model._RAMStep  # pylint: disable=protected-access
+    if isinstance(context.module, step) and context.method_name == "__call__":
+      (core_carry, _), step_outputs = out
+      return (core_carry, jnp.asarray(locations, jnp.float32)), step_outputs
     return out
   with nn.intercept_methods(look_there):
     return model.apply({"params": params}, images, key, deterministic=True)

@@ -64,12 +64,29 @@ def probability_reward(logits: chex.Array, labels: chex.Array) -> chex.Array:
 REWARDS = {"correct": classification_reward, "probability": probability_reward}
 
 
+def leave_one_out_baseline(rewards: chex.Array, samples_per_image: int) -> chex.Array:
+  """b_i = mean reward of the other episodes on the same image; `[B]` -> `[B]`.
+
+  Eq. (2) averages over M episodes; when they share an image (rows grouped consecutively, M
+  per image), the others' mean is an unbiased baseline that removes how hard the image is from
+  the advantage, which a learned b_t = Linear(h_t) does only in part.
+  """
+  chex.assert_rank(rewards, 1)
+  if samples_per_image < 2 or rewards.shape[0] % samples_per_image:
+    raise ValueError(f"need >= 2 episodes per image dividing the batch of {rewards.shape[0]}, got "
+                     f"samples_per_image={samples_per_image}.")
+  groups = rewards.reshape(-1, samples_per_image)
+  others = (jnp.sum(groups, axis=1, keepdims=True) - groups) / (samples_per_image - 1)
+  return jax.lax.stop_gradient(others.reshape(-1))
+
+
 def hybrid_loss(outputs: dict, labels: chex.Array, reinforce_weight: float = 1.0,
-                baseline_weight: float = 1.0, reward: str = "correct"):
+                baseline_weight: float = 1.0, reward: str = "correct", samples_per_image: int = 1):
   """Cross-entropy + REINFORCE + baseline loss from `RAM` outputs. Returns `(loss, metrics)`.
 
   Models without a location policy (the FC / conv baselines) give only `logits`; then the loss is
-  the cross-entropy alone.
+  the cross-entropy alone. With `samples_per_image` M > 1 (each image M times in a row),
+  REINFORCE's baseline is `leave_one_out_baseline`; the learned b_t is still fitted and reported.
   """
   logits = outputs["logits"]
   cross_entropy = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
@@ -78,7 +95,11 @@ def hybrid_loss(outputs: dict, labels: chex.Array, reinforce_weight: float = 1.0
   metrics = dict(cross_entropy=cross_entropy, accuracy=jnp.mean(accuracy))
   loss = cross_entropy
   if "log_probs" in outputs and outputs["log_probs"].shape[1] > 0:
-    reinforce = reinforce_loss(outputs["log_probs"], reward, outputs["baselines"])
+    baselines = outputs["baselines"]
+    if samples_per_image > 1:
+      baselines = jnp.broadcast_to(leave_one_out_baseline(reward, samples_per_image)[:, None],
+                                   baselines.shape)
+    reinforce = reinforce_loss(outputs["log_probs"], reward, baselines)
     regression = baseline_loss(reward, outputs["baselines"])
     loss = loss + reinforce_weight * reinforce + baseline_weight * regression
     metrics.update(reinforce=reinforce, baseline_mse=regression / outputs["baselines"].shape[1])

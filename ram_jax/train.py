@@ -46,6 +46,10 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
       raise ValueError(f"config.core={config.core!r}; use 'rnn' or 'lstm'.")
     if config.reward not in losses.REWARDS:
       raise ValueError(f"config.reward={config.reward!r}; use one of {', '.join(losses.REWARDS)}.")
+  repeats = config.get("samples_per_image", 1)
+  if repeats < 1 or config.batch_size % repeats:
+    raise ValueError(f"samples_per_image={repeats} must be >= 1 and divide batch_size "
+                     f"({config.batch_size}).")
   for field in ("batch_size", "eval_batch_size"):
     if config[field] < 1 or config[field] % num_devices:
       raise ValueError(f"{field}={config[field]} must be a positive multiple of the number of "
@@ -111,14 +115,17 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
   def step(state, images, labels):
     key = jax.random.fold_in(state["rng"], state["step"])
     data_key, model_key = jax.random.split(key)
-    x, y = data.make_batch(data_key, images, labels, config.batch_size, task)
+    # Each image `samples_per_image` times in a row: episodes that differ only in their glimpses.
+    repeats = config.get("samples_per_image", 1)
+    x, y = data.make_batch(data_key, images, labels, config.batch_size // repeats, task)
+    x, y = jnp.repeat(x, repeats, axis=0), jnp.repeat(y, repeats, axis=0)
     x = jax.lax.with_sharding_constraint(x, batch_sharding)
     y = jax.lax.with_sharding_constraint(y, batch_sharding)
 
     def loss_fn(params):
       outputs = model.apply({"params": params}, x, model_key)
       return losses.hybrid_loss(outputs, y, config.reinforce_weight, config.baseline_weight,
-                                 config.reward)
+                                 config.reward, repeats)
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])

@@ -64,6 +64,24 @@ def test_probability_reward_is_the_softmax_of_the_label_and_feeds_reinforce():
   assert float(metrics["accuracy"]) == 0.5
 
 
+def test_leave_one_out_baseline_is_the_other_episodes_mean_and_feeds_reinforce():
+  rewards = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0], np.float32)  # Two images, 3 episodes each.
+  expected = np.array([[np.mean(np.delete(g, i)) for i in range(3)]
+                       for g in rewards.reshape(2, 3)]).reshape(-1)
+  np.testing.assert_allclose(losses.leave_one_out_baseline(rewards, 3), expected)
+  with pytest.raises(ValueError, match="samples_per_image=4"):
+    losses.leave_one_out_baseline(rewards, 4)
+  logits = np.eye(3, dtype=np.float32)[[0, 1, 1, 2, 2, 2]] * 5  # Argmax 0, 1, 1, 2, 2, 2.
+  labels = np.array([0, 0, 0, 2, 2, 2])  # So the 0/1 rewards are `rewards`.
+  log_probs = np.arange(12, dtype=np.float32).reshape(6, 2)
+  outputs = dict(logits=logits, log_probs=log_probs, baselines=np.full((6, 2), 0.5, np.float32))
+  _, metrics = losses.hybrid_loss(outputs, labels, samples_per_image=3)
+  # -(1/B) Σ_i Σ_t log π_it (R_i - b_i), b_i from the leave-one-out mean, not the learned 0.5.
+  reference = -np.mean(np.sum(log_probs * (rewards - expected)[:, None], axis=1))
+  np.testing.assert_allclose(metrics["reinforce"], reference, rtol=1e-6)
+  np.testing.assert_allclose(metrics["baseline_mse"], np.mean((rewards - 0.5)**2), rtol=1e-6)
+
+
 @functools.lru_cache(maxsize=2)  # Shared by the tests below: one compile per setting.
 def _ram_and_grads(reinforce_to_core: bool = False):
   """A tiny RAM, its outputs, and the gradient of each loss term (one jit for all three)."""
