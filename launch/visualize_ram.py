@@ -98,9 +98,10 @@ def apply_with_glimpses_at(model, params, images, key, locations) -> dict:
   """`model.apply` in evaluation mode with glimpses 2..T taken at `locations` `[B, 2]` instead of
   where the policy looks (glimpse 1 stays random): what would the classifier do with a given
   policy? Replaces each step's next location through Flax's method interception."""
+  step = ram_model._RAMStep  # pylint: disable=protected-access
+
   def look_there(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
-    step = ram_model._RAMStep  # pylint: disable=protected-access
     if isinstance(context.module, step) and context.method_name == "__call__":
       (core_carry, _), step_outputs = out
       return (core_carry, jnp.asarray(locations, jnp.float32)), step_outputs
@@ -121,12 +122,12 @@ def policy_stats(model, params, config: ConfigDict, task: data.Task, test_images
   seed = jax.random.PRNGKey(config.eval_seed + 17)
   index = jnp.arange(num_images)
   images, labels = data.make_eval_batch(seed, index, test_images, test_labels, task)
-  outputs = model.apply({"params": params}, images, jax.random.PRNGKey(config.eval_seed + 18),
-                        deterministic=True)
+  model_key = jax.random.PRNGKey(config.eval_seed + 18)
+  outputs = model.apply({"params": params}, images, model_key, deterministic=True)
   centres = data.eval_digit_centres(seed, index, task)
   offsets = offsets_from_digit(np.asarray(outputs["locations"]), np.asarray(centres),
                                *task.image_shape[:2])
-  oracle = apply_with_glimpses_at(model, params, images, jax.random.PRNGKey(config.eval_seed + 18),
+  oracle = apply_with_glimpses_at(model, params, images, model_key,
                                   glimpse.pixel_to_location(centres, *task.image_shape[:2]))
   per_glimpse = lambda x: [round(float(v), 3) for v in x]
   error = lambda logits: float(np.mean(np.argmax(logits, -1) != np.asarray(labels)))

@@ -45,10 +45,15 @@ def test_offsets_from_digit_are_measured_from_the_pixel_the_sensor_centres_on():
   np.testing.assert_array_equal(offsets, [[[0, 4], [-30, 34], [30, -26]]])
 
 
-def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
+def _tiny_ram_config():
   config = mnist_base.base_config("ram")
   config.update(dict(task="translated", canvas=40, glimpse_size=4, num_scales=2, num_glimpses=3,
                      hidden=8, glimpse_features=8, location_features=8, glimpse_output=8))
+  return config
+
+
+def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
+  config = _tiny_ram_config()
   model, task = train.make_model(config), train.make_task(config)
   # Digit i is a 28x28 block of value 100 + i; the policy always looks at (x, y) = (0.5, -0.5).
   images = (100 + np.arange(20, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
@@ -70,9 +75,7 @@ def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
 
 
 def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
-  config = mnist_base.base_config("ram")
-  config.update(dict(task="translated", canvas=40, glimpse_size=4, num_scales=2, num_glimpses=3,
-                     hidden=8, glimpse_features=8, location_features=8, glimpse_output=8))
+  config = _tiny_ram_config()
   model = train.make_model(config)
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.random((5, 40, 40, 1)), jnp.float32)
