@@ -3,10 +3,10 @@
   python -m launch.mnist --config=configs/ram_translated60.py --config.data_dir=../shared/data/mnist \
       --config.workdir=workdirs/ram_translated60
 
-Expected: the paper's 1.86% is the target for 6 glimpses (not run yet). With 8 glimpses
-(`--config.num_glimpses=8`, paper 1.84%) this config gave 1.72% after its 200k updates (0.73 h on a
-2-core CPU; `python -m launch.reproduce --set=translated60_ram8`); with 4 (paper 2.29%) 2.04%
-(0.75 h, two runs sharing the CPU).
+Expected: 1.55% test error after its 200k updates (paper 1.86%; 1.20 h with two runs sharing a
+2-core CPU; `python -m launch.reproduce --set=translated60_ram6`). With 8 glimpses
+(`--config.num_glimpses=8`, paper 1.84%) 1.72% (0.73 h); with 4 (paper 2.29%) 2.04%
+(0.75 h, shared).
 Baselines (paper; ours after 200k updates): `:fc64` (7.56%; 5.91%), `:fc` (3.7%; 2.50%), `:conv`
 (16 10×10 filters stride 5 + 256 FC, 2.31%; 1.39%).
 """
