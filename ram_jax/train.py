@@ -46,7 +46,7 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
       raise ValueError(f"config.core={config.core!r}; use 'rnn' or 'lstm'.")
     if config.reward not in losses.REWARDS:
       raise ValueError(f"config.reward={config.reward!r}; use one of {', '.join(losses.REWARDS)}.")
-  repeats = config.get("samples_per_image", 1)
+  repeats = config.samples_per_image
   if repeats < 1 or config.batch_size % repeats:
     raise ValueError(f"samples_per_image={repeats} must be >= 1 and divide batch_size "
                      f"({config.batch_size}).")
@@ -116,7 +116,7 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
     key = jax.random.fold_in(state["rng"], state["step"])
     data_key, model_key = jax.random.split(key)
     # Each image `samples_per_image` times in a row: episodes that differ only in their glimpses.
-    repeats = config.get("samples_per_image", 1)
+    repeats = config.samples_per_image
     x, y = data.make_batch(data_key, images, labels, config.batch_size // repeats, task)
     x, y = jnp.repeat(x, repeats, axis=0), jnp.repeat(y, repeats, axis=0)
     x = jax.lax.with_sharding_constraint(x, batch_sharding)
