@@ -55,8 +55,8 @@ def run(config, stop_at: int | None = None) -> dict | None:
   train_step = train.make_train_step(model, optimizer, task, config, mesh)
   evaluators = {
       name: (train.make_evaluator(model, task, config.eval_batch_size, mesh,
-                                  config.eval_seed + 17 * i), train.replicate(splits[name], mesh))
-      for i, name in enumerate(("validation", "test")) if splits[name][0].shape[0]}
+                                  train.eval_seed(config, name)), train.replicate(splits[name], mesh))
+      for name in train.EVAL_SPLITS if splits[name][0].shape[0]}
 
   def evaluate(params) -> dict:
     return {f"{name}_error": fn(params, *arrays)["error"] for name, (fn, arrays) in evaluators.items()}

@@ -136,13 +136,27 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
   return jax.jit(step, out_shardings=(replicated, replicated), donate_argnums=0)
 
 
+EVAL_SPLITS = ("validation", "test")
+
+
+def eval_seed(config: ConfigDict, split: str) -> int:
+  """The evaluation seed of `split`: each split gets its own clutter and first glimpses."""
+  return config.eval_seed + 17 * EVAL_SPLITS.index(split)
+
+
 def make_evaluator(model: nn.Module, task: data.Task, batch_size: int, mesh: Mesh,
-                   seed: int) -> Callable:
-  """Returns `evaluate(params, images, labels) -> {'error', 'accuracy'}` on a fixed set.
+                   seed: int, num_paths: int = 1) -> Callable:
+  """Returns `evaluate(params, images, labels) -> {'error', 'accuracy', ...}` on a fixed set.
 
   Deterministic policy (mean locations). Example i is generated from `fold_in(seed, i)` (see
-  ram_jax.data); the random first glimpse of batch j from `fold_in(seed + 1, j)`.
+  ram_jax.data); the random first glimpse of batch j from `fold_in(seed + 1, j)`: one glimpse path
+  per image, the paper's protocol, which gives 'error'. With `num_paths` K > 1 each image is also
+  classified from K-1 more paths, each from its own random first glimpse (`fold_in(that key, k)`),
+  adding 'path_errors' (each path's error; path 0's is 'error') and 'path_average_error' (argmax
+  of the K paths' mean class probabilities: a test-time ensemble that takes K times the glimpses).
   """
+  if num_paths < 1:
+    raise ValueError(f"num_paths={num_paths} must be >= 1.")
   batch_sharding = NamedSharding(mesh, P("data"))
   data_seed = jax.random.PRNGKey(seed)
   model_seed = jax.random.PRNGKey(seed + 1)
@@ -151,19 +165,33 @@ def make_evaluator(model: nn.Module, task: data.Task, batch_size: int, mesh: Mes
   def count_correct(params, images, labels, index, valid, batch_number):
     x, y = data.make_eval_batch(data_seed, index, images, labels, task)
     x = jax.lax.with_sharding_constraint(x, batch_sharding)
-    outputs = model.apply({"params": params}, x, jax.random.fold_in(model_seed, batch_number),
-                          deterministic=True)
-    correct = (jnp.argmax(outputs["logits"], -1) == y) & valid
-    return jnp.sum(correct)
+    key = jax.random.fold_in(model_seed, batch_number)
+    keys = jnp.stack([key] + [jax.random.fold_in(key, k) for k in range(1, num_paths)])
+
+    def class_probabilities(path_key):
+      logits = model.apply({"params": params}, x, path_key, deterministic=True)["logits"]
+      return jax.nn.softmax(logits)
+
+    probs = jax.lax.map(class_probabilities, keys)  # [K, B, classes]
+    per_path = jnp.sum((jnp.argmax(probs, -1) == y) & valid, axis=1)
+    averaged = jnp.sum((jnp.argmax(jnp.mean(probs, 0), -1) == y) & valid)
+    return per_path, averaged
 
   def evaluate(params, images, labels):
     n = images.shape[0]
-    total = 0
+    per_path, averaged = np.zeros(num_paths), 0
     for j, start in enumerate(range(0, n, batch_size)):
       index = np.arange(start, start + batch_size)
       valid = index < n
-      total += count_correct(params, images, labels, np.minimum(index, n - 1), valid, j)
-    accuracy = float(total) / n
-    return {"accuracy": accuracy, "error": 1.0 - accuracy}
+      path_correct, average_correct = count_correct(params, images, labels,
+                                                    np.minimum(index, n - 1), valid, j)
+      per_path += np.asarray(path_correct)
+      averaged += int(average_correct)
+    accuracy = float(per_path[0]) / n
+    result = {"accuracy": accuracy, "error": 1.0 - accuracy}
+    if num_paths > 1:
+      result["path_errors"] = [float(e) for e in 1.0 - per_path / n]
+      result["path_average_error"] = 1.0 - averaged / n
+    return result
 
   return evaluate
