@@ -61,6 +61,8 @@ def restore_latest(workdir: str, like):
 def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   """The MNIST run's config and its latest parameters."""
   config = load_config(workdir)
+  if "model" not in config:
+    raise runtime.UsageError(f"{workdir} is not a launch.mnist workdir (a Catch run?).")
   if config.model != "ram":
     raise runtime.UsageError(f"{workdir} trained a {config.model!r} baseline, which takes no glimpses.")
   model, task = train.make_model(config), train.make_task(config)

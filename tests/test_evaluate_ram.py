@@ -71,3 +71,7 @@ def test_evaluate_ram_path_zero_is_the_runs_own_evaluation(tmp_path):
   (tmp_path / "empty" / "config.json").write_text((tmp_path / "run" / "config.json").read_text())
   with pytest.raises(runtime.UsageError, match="has no checkpoint yet"):
     evaluate_ram.evaluate(str(tmp_path / "empty"), num_paths=2)
+  (tmp_path / "catch").mkdir()
+  (tmp_path / "catch" / "config.json").write_text('{"num_glimpses": 8, "retina_size": 6}')
+  with pytest.raises(runtime.UsageError, match="not a launch.mnist workdir"):
+    evaluate_ram.evaluate(str(tmp_path / "catch"), num_paths=2)
