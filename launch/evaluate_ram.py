@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from launch import runtime, visualize_ram
-from ram_jax import data, train
+from ram_jax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.mnist workdir of a RAM run.")
 _PATHS = flags.DEFINE_integer("paths", 8, "Glimpse paths per image.")
@@ -33,10 +33,7 @@ def evaluate(workdir: str, num_paths: int, split: str = "test", data_dir: str | 
   if num_paths < 1:
     raise runtime.UsageError(f"--paths={num_paths} must be >= 1.")
   config, params = visualize_ram.load_run(workdir)
-  try:
-    splits = data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
-  except (ValueError, FileNotFoundError) as e:
-    raise runtime.UsageError(str(e)) from None
+  splits = visualize_ram.load_run_digits(config, data_dir)
   if not splits[split][0].shape[0]:
     raise runtime.UsageError(f"the run has no {split} digits (num_validation={config.num_validation}).")
   mesh = train.make_mesh()

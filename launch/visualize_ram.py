@@ -70,6 +70,14 @@ def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   return config, state["params"]
 
 
+def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:
+  """The run's MNIST splits (`data.load_mnist`), from `data_dir` if given, else where it trained."""
+  try:
+    return data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
+  except (ValueError, FileNotFoundError) as e:
+    raise runtime.UsageError(f"{e} (pass --data_dir if the data moved)") from None
+
+
 def foveated_view(glimpse: np.ndarray) -> np.ndarray:
   """`[K, s, s]` scales -> one `[s·2^(K-1)]²` image: each scale up-sampled, finer ones on top."""
   num_scales, size = glimpse.shape[:2]
@@ -281,10 +289,7 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
     plotted = plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve)
     return [curve] if plotted else []
   config, params = load_run(workdir)
-  try:
-    splits = data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
-  except (ValueError, FileNotFoundError) as e:
-    raise runtime.UsageError(f"{e} (pass --data_dir if the data moved)") from None
+  splits = load_run_digits(config, data_dir)
   task, model = train.make_task(config), train.make_model(config)
   test_images, test_labels = splits["test"]
   # The same test images the run was evaluated on (launch.mnist's test seed).
