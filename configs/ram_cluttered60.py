@@ -6,6 +6,7 @@ clutter (Table 2a: 5.23% in the paper).
 
 Expected: 6.37% test error after the 300k updates (1.04 h on a 2-core CPU;
 `python -m launch.reproduce --set=cluttered60_ram8`); the paper's 5.23% is not reached yet.
+With `--config.num_train_steps=400000`: 6.64% (1.65 h), so more training does not close the gap.
 With `--config.reward=probability` (REINFORCE rewarded with p(correct class), not the paper's 0/1):
 5.46% after the same 300k updates (1.60 h, README "Reproducing"), 5.26% resumed to 400k
 (`--config.num_train_steps=400000 --config.allow_config_change=True`, +0.84 h). With 4 glimpses

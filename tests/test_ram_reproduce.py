@@ -55,23 +55,41 @@ def _tiny_ram_config():
 def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
   config = _tiny_ram_config()
   model, task = train.make_model(config), train.make_task(config)
-  # Digit i is a 28x28 block of value 100 + i; the policy always looks at (x, y) = (0.5, -0.5).
-  images = (100 + np.arange(20, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
+  # Digits are 28x28 blocks of random values in [100, 255]; the policy always looks at
+  # (x, y) = (0.5, -0.5).
+  images = np.random.default_rng(0).integers(100, 256, (20, 28, 28), dtype=np.uint8)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 40, 40, 1)),
                       jax.random.PRNGKey(1))["params"]
+  # A large random classifier head, so the predicted class depends on what the glimpses saw.
+  action = params["action_net"]
+  action["kernel"] = 100 * jax.random.normal(jax.random.PRNGKey(2), action["kernel"].shape)
   head = params["step"]["location_net"]["mean"]
   head["kernel"] = jnp.zeros_like(head["kernel"])
-  head["bias"] = jnp.arctanh(jnp.array([0.5, -0.5]))
-  stats = visualize_ram.policy_stats(model, params, config, task, images, np.zeros(20, int), 20)
-  # Reference from the pixels: (x, y) = (0.5, -0.5) is pixel edge (row 10, col 30).
   seed = jax.random.PRNGKey(config.eval_seed + 17)
   x, _ = data.make_eval_batch(seed, np.arange(20), images, np.zeros(20, int), task)
+  # Labels: the classes a policy fixed on the image's centre (tanh(0) = 0) predicts, so the
+  # `image_centre` error must be 0 and the (0.5, -0.5) policy's is not.
+  head["bias"] = jnp.zeros(2)
+  centre_gaze = lambda: model.apply({"params": params}, x, jax.random.PRNGKey(config.eval_seed + 18),
+                                    deterministic=True)["logits"]
+  action["bias"] = -jnp.mean(centre_gaze(), 0)  # Centred logits: not every image one class.
+  labels = np.asarray(jnp.argmax(centre_gaze(), -1))
+  head["bias"] = jnp.arctanh(jnp.array([0.5, -0.5]))
+  stats = visualize_ram.policy_stats(model, params, config, task, images, labels, 20)
+  # Reference from the pixels: (x, y) = (0.5, -0.5) is pixel edge (row 10, col 30).
   corners = np.array([[r.min(), c.min()] for r, c in
                       (np.nonzero(np.round(im[..., 0] * 255) > 0) for im in np.asarray(x))])
   offsets = np.array([10, 30]) - (corners + 14)
   assert stats["median_distance_px"][1:] == [round(float(np.median(np.hypot(*offsets.T))), 3)] * 2
   on_digit = float(np.mean(np.all(np.abs(offsets) <= 14, -1)))
   assert stats["fraction_on_digit"][1:] == [round(on_digit, 3)] * 2 and 0 < on_digit < 1
+  # The fixed reference: glimpses on the 40x40 image's centre, pixel edge (20, 20).
+  centre_offsets = np.array([20, 20]) - (corners + 14)
+  assert stats["image_centre"] == {
+      "median_distance_px": round(float(np.median(np.hypot(*centre_offsets.T))), 3),
+      "fraction_on_digit": round(float(np.mean(np.all(np.abs(centre_offsets) <= 14, -1))), 3),
+      "error": 0.0}
+  assert stats["error"] > 0
 
 
 def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
