@@ -130,9 +130,9 @@ def policy_stats(model, params, config: ConfigDict, task: data.Task, test_images
   policy should beat: glimpse 1, which is random, and `image_centre`, the same two numbers for
   glimpses fixed on the image's centre (digits are placed uniformly, so on 60×60 that alone is on
   the digit ~76% of the time, on 100×100 ~15%), with the error the run's classifier then makes.
-  `error_glimpses_on_digit` is the error with
-  glimpses 2..T all centred on the digit: when it is not far below `error`, the classifier has not
-  learned to use a view of the digit, so a better policy alone would not help it."""
+  `error_glimpses_on_digit` is the error with glimpses 2..T all centred on the digit: when it is
+  not far below `error`, the classifier has not learned to use a view of the digit, so a better
+  policy alone would not help it."""
   seed = jax.random.PRNGKey(config.eval_seed + 17)
   index = jnp.arange(num_images)
   images, labels = data.make_eval_batch(seed, index, test_images, test_labels, task)
