@@ -143,11 +143,11 @@ def policy_stats(model, params, config: ConfigDict, task: data.Task, test_images
   offsets = offsets_from_digit(np.asarray(outputs["locations"]), np.asarray(centres), height, width)
   oracle = apply_with_glimpses_at(model, params, images, model_key,
                                   glimpse.pixel_to_location(centres, height, width))
-  centre_gaze = apply_with_glimpses_at(model, params, images, model_key,
-                                       jnp.zeros((num_images, 2), jnp.float32))
+  image_centre = np.zeros((num_images, 1, 2), np.float32)  # Location (0, 0), for glimpses 2..T.
+  centre_gaze = apply_with_glimpses_at(model, params, images, model_key, image_centre[:, 0])
   per_glimpse = lambda x: [round(float(v), 3) for v in x]
   error = lambda logits: float(np.mean(np.argmax(logits, -1) != np.asarray(labels)))
-  centre_offsets = np.array([height / 2, width / 2]) - np.asarray(centres)
+  centre_offsets = offsets_from_digit(image_centre, np.asarray(centres), height, width)[:, 0]
   median_distance = lambda o: np.median(np.hypot(*np.moveaxis(o, -1, 0)), 0)
   fraction_on_digit = lambda o: np.mean(np.all(np.abs(o) <= data.DIGIT // 2, axis=-1), axis=0)
   return {"num_test_images": num_images,
