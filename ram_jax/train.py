@@ -67,7 +67,8 @@ def make_model(config: ConfigDict) -> nn.Module:
         num_glimpses=config.num_glimpses, core=config.core, hidden=config.hidden,
         glimpse_features=config.glimpse_features, location_features=config.location_features,
         glimpse_output=config.glimpse_output, location_std=config.location_std,
-        reinforce_to_core=config.get("reinforce_to_core", False), unroll=config.get("unroll", 1))
+        reinforce_to_core=config.get("reinforce_to_core", False),
+        squash_location=config.get("squash_location", True), unroll=config.get("unroll", 1))
   if config.model == "fc":
     return baselines.FCBaseline(hidden=config.fc_hidden)
   if config.model == "conv":

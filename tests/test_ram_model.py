@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from ram_jax import model
 from test_glimpse import retina_reference
@@ -35,14 +36,20 @@ def test_lstm_core_matches_equations():
   np.testing.assert_array_equal(out, h_new)
 
 
-def test_ram_unroll_matches_numpy():
-  """Every step of the rectifier-core RAM recomputed from the paper's equations (sec. 4)."""
+@pytest.mark.parametrize("squash", [True, False])
+def test_ram_unroll_matches_numpy(squash):
+  """Every step of the rectifier-core RAM recomputed from the paper's equations (sec. 4); with
+  `squash_location=False` the location mean is the paper's Linear(h), and may leave [-1, 1]."""
   size, scales, steps, std = 4, 2, 3, 0.2
   ram = model.RAM(glimpse_size=size, num_scales=scales, num_glimpses=steps, hidden=16,
-                  glimpse_features=8, location_features=6, glimpse_output=12, location_std=std)
+                  glimpse_features=8, location_features=6, glimpse_output=12, location_std=std,
+                  squash_location=squash)
   rng = np.random.default_rng(1)
   images = rng.uniform(size=(4, 20, 20, 1)).astype(np.float32)
   params = ram.init(jax.random.PRNGKey(0), images, jax.random.PRNGKey(1))["params"]
+  # A large location head sends linear means outside the image, so the sensor's clip is tested.
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, x: x * 30 if "location_net" in jax.tree_util.keystr(path) else x, params)
   out = jax.jit(ram.apply)({"params": params}, images, jax.random.PRNGKey(2))
   p = params["step"]
   h = np.zeros((4, 16))
@@ -57,7 +64,9 @@ def test_ram_unroll_matches_numpy():
     h = relu(dense(p["core"]["recurrent"], np.concatenate([h, g], -1)))
     np.testing.assert_allclose(out["hidden"][:, t], h, rtol=1e-4, atol=1e-5)
     if t < steps - 1:
-      mean = np.tanh(dense(p["location_net"]["mean"], h))
+      mean = dense(p["location_net"]["mean"], h)
+      mean = np.tanh(mean) if squash else mean
+      assert squash or np.abs(mean).max() > 1
       sample = np.asarray(out["sampled_locations"][:, t])
       np.testing.assert_allclose(out["location_means"][:, t], mean, rtol=1e-4, atol=1e-5)
       np.testing.assert_allclose(locations[:, t + 1], np.clip(sample, -1, 1), atol=1e-6)
