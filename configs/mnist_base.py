@@ -53,6 +53,10 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   # REINFORCE's reward: "correct" (1 if classified right, else 0: sec. 4.1) or "probability"
   # (p(correct class), lower variance; not the paper's).
   c.reward = "correct"
+  # Weight of an extra loss (not the paper's) that trains a linear head on every h_t to predict the
+  # digit's centre, so the core learns where the digit is and the location policy can use it
+  # (100×100 clutter, 20k updates: 11.6% test error against 28.1% without; README). 0 = off.
+  c.position_weight = 0.0
   # Episodes per image in a batch (eq. 2's M); > 1 uses the other episodes' mean reward as
   # REINFORCE's baseline. batch_size counts episodes, so a step's compute does not change.
   c.samples_per_image = 1

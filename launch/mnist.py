@@ -40,7 +40,8 @@ def run(config, stop_at: int | None = None) -> dict | None:
     raise runtime.UsageError(str(e)) from None
   # Fields added after runs were made, with the value that gives the older behaviour.
   runtime.guard_config(config.workdir, config, added_fields={
-      "reward": "correct", "samples_per_image": 1, "squash_location": True})
+      "reward": "correct", "samples_per_image": 1, "squash_location": True,
+      "position_weight": 0.0})
 
   mesh = train.make_mesh(devices)
   model = train.make_model(config)

@@ -165,10 +165,22 @@ def make_batch(key: chex.PRNGKey, images: chex.Array, labels: chex.Array, batch_
                task: Task):
   """A fresh training batch (jit-able): digits drawn with replacement. -> (`[B, H, W, 1]`, `[B]`)."""
   images, labels = jnp.asarray(images), jnp.asarray(labels)
-  index_key, example_key = jax.random.split(key)
+  index_key, keys = _batch_keys(key, batch_size)
   index = jax.random.randint(index_key, (batch_size,), 0, images.shape[0])
-  keys = jax.random.split(example_key, batch_size)
   return jax.vmap(make_example, in_axes=(0, 0, None, None))(keys, index, images, task), labels[index]
+
+
+def batch_digit_centres(key: chex.PRNGKey, batch_size: int, task: Task) -> chex.Array:
+  """`[B, 2]` (row, col) pixel-edge centres of the digits of `make_batch(key, ..., batch_size,
+  task)`."""
+  keys = _batch_keys(key, batch_size)[1]
+  return jax.vmap(digit_corner, in_axes=(0, None))(keys, task) + DIGIT // 2
+
+
+def _batch_keys(key: chex.PRNGKey, batch_size: int):
+  """`make_batch`'s key for drawing digits, and one key per example."""
+  index_key, example_key = jax.random.split(key)
+  return index_key, jax.random.split(example_key, batch_size)
 
 
 def _eval_keys(seed: chex.PRNGKey, index: chex.Array) -> chex.Array:

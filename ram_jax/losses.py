@@ -64,6 +64,13 @@ def probability_reward(logits: chex.Array, labels: chex.Array) -> chex.Array:
 REWARDS = {"correct": classification_reward, "probability": probability_reward}
 
 
+def position_loss(predictions: chex.Array, target: chex.Array) -> chex.Array:
+  """Mean over steps and coordinates of (p_t - target)², `[B, T, 2]` against `[B, 2]`: asks the
+  core to know where the digit is (not in the paper; `config.position_weight`)."""
+  chex.assert_rank([predictions, target], [3, 2])
+  return jnp.mean((predictions - target[:, None, :])**2)
+
+
 def leave_one_out_baseline(rewards: chex.Array, samples_per_image: int) -> chex.Array:
   """b_i = mean reward of the other episodes on the same image; `[B]` -> `[B]`.
 

@@ -183,6 +183,8 @@ class RAM(nn.Module):
     baselines         [B, T-1]           b_t, t = 1..T-1
     glimpses          [B, T, K, s, s, C] what the sensor saw at each step
     hidden            [B, T, hidden]     core outputs h_1..h_T
+    digit_positions   [B, T, 2]          only with `position_head`: Linear(h_t), trained to be the
+                                         digit's centre in location units (not in the paper)
   The location sampled after the last glimpse is never used, so it is dropped. `key` draws l_0
   (random in both modes, as in the paper) and the policy noise; `deterministic=True` (evaluation)
   follows the means.
@@ -199,6 +201,7 @@ class RAM(nn.Module):
   location_std: float = 0.1
   reinforce_to_core: bool = False  # REINFORCE's gradient also trains the core and glimpse nets.
   squash_location: bool = True  # tanh on the location mean; False is the paper's Linear(h).
+  position_head: bool = False  # Adds `digit_positions` (see the class docstring).
   unroll: int = 1  # lax.scan unroll factor (speed only).
 
   @nn.compact
@@ -224,7 +227,10 @@ class RAM(nn.Module):
     (_, _), outs = step(carry, padded, noise)
     outs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outs)  # Time-major -> batch-major.
     logits = nn.Dense(self.num_classes, name="action_net")(outs["hidden"][:, -1])
-    return dict(logits=logits, locations=outs["location"],
-                sampled_locations=outs["sample"][:, :-1], location_means=outs["mean"][:, :-1],
-                log_probs=outs["log_prob"][:, :-1], baselines=outs["baseline"][:, :-1],
-                glimpses=outs["glimpse"], hidden=outs["hidden"])
+    out = dict(logits=logits, locations=outs["location"],
+               sampled_locations=outs["sample"][:, :-1], location_means=outs["mean"][:, :-1],
+               log_probs=outs["log_prob"][:, :-1], baselines=outs["baseline"][:, :-1],
+               glimpses=outs["glimpse"], hidden=outs["hidden"])
+    if self.position_head:
+      out["digit_positions"] = nn.Dense(2, name="position_net")(outs["hidden"])
+    return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,9 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
       raise ValueError(f"config.core={config.core!r}; use 'rnn' or 'lstm'.")
     if config.reward not in losses.REWARDS:
       raise ValueError(f"config.reward={config.reward!r}; use one of {', '.join(losses.REWARDS)}.")
+    if config.position_weight < 0:
+      raise ValueError(f"position_weight must be >= 0 (0 is the paper's loss), got "
+                       f"{config.position_weight}.")
   repeats = config.samples_per_image
   if repeats < 1 or config.batch_size % repeats:
     raise ValueError(f"samples_per_image={repeats} must be >= 1 and divide batch_size "
@@ -68,7 +72,8 @@ def make_model(config: ConfigDict) -> nn.Module:
         glimpse_features=config.glimpse_features, location_features=config.location_features,
         glimpse_output=config.glimpse_output, location_std=config.location_std,
         reinforce_to_core=config.get("reinforce_to_core", False),
-        squash_location=config.get("squash_location", True), unroll=config.get("unroll", 1))
+        squash_location=config.get("squash_location", True),
+        position_head=config.get("position_weight", 0.0) > 0, unroll=config.get("unroll", 1))
   if config.model == "fc":
     return baselines.FCBaseline(hidden=config.fc_hidden)
   if config.model == "conv":
@@ -107,6 +112,14 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
+def digit_locations(data_key: chex.PRNGKey, batch_size: int, repeats: int,
+                    task: data.Task) -> chex.Array:
+  """`[batch_size, 2]` locations of the digits' centres in the train step's batch (each image
+  `repeats` times), the targets of `config.position_weight`'s loss."""
+  centres = data.batch_digit_centres(data_key, batch_size // repeats, task)
+  return jnp.repeat(glimpse.pixel_to_location(centres, *task.image_shape[:2]), repeats, axis=0)
+
+
 def make_train_step(model: nn.Module, optimizer, task: data.Task, config: ConfigDict,
                     mesh: Mesh) -> Callable:
   """Returns jitted `step(state, train_images, train_labels) -> (state, metrics)`."""
@@ -120,13 +133,20 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
     repeats = config.samples_per_image
     x, y = data.make_batch(data_key, images, labels, config.batch_size // repeats, task)
     x, y = jnp.repeat(x, repeats, axis=0), jnp.repeat(y, repeats, axis=0)
+    position_weight = config.get("position_weight", 0.0)
+    if position_weight > 0:
+      where = digit_locations(data_key, config.batch_size, repeats, task)
     x = jax.lax.with_sharding_constraint(x, batch_sharding)
     y = jax.lax.with_sharding_constraint(y, batch_sharding)
 
     def loss_fn(params):
       outputs = model.apply({"params": params}, x, model_key)
-      return losses.hybrid_loss(outputs, y, config.reinforce_weight, config.baseline_weight,
-                                 config.reward, repeats)
+      loss, metrics = losses.hybrid_loss(outputs, y, config.reinforce_weight,
+                                         config.baseline_weight, config.reward, repeats)
+      if position_weight > 0:
+        metrics["position_mse"] = losses.position_loss(outputs["digit_positions"], where)
+        loss = loss + position_weight * metrics["position_mse"]
+      return loss, metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])

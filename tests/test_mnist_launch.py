@@ -78,10 +78,11 @@ def test_end_to_end_and_resume(tmp_path):
   assert resumed["step"] == 7
 
 
-@pytest.mark.parametrize("samples_per_image", [1, 4])
-def test_two_devices_give_the_same_update_as_one(tmp_path, samples_per_image):
+@pytest.mark.parametrize("samples_per_image,position_weight", [(1, 0.0), (4, 0.0), (2, 1.0)])
+def test_two_devices_give_the_same_update_as_one(tmp_path, samples_per_image, position_weight):
   assert jax.local_device_count() >= 2, "tests/conftest.py provides 2 CPU devices"
-  config = tiny_config(tmp_path, tmp_path, batch_size=8, samples_per_image=samples_per_image)
+  config = tiny_config(tmp_path, tmp_path, batch_size=8, samples_per_image=samples_per_image,
+                       position_weight=position_weight)
   images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
   labels = np.arange(40, dtype=np.int32) % 10
   model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
@@ -93,6 +94,7 @@ def test_two_devices_give_the_same_update_as_one(tmp_path, samples_per_image):
     arrays = train.replicate((images, labels), mesh)
     for _ in range(3):
       state, metrics = step(state, *arrays)
+    assert ("position_mse" in metrics) == (position_weight > 0)
     if len(devices) == 2:
       assert len(state["params"]["action_net"]["kernel"].sharding.device_set) == 2
     finals.append(jax.device_get(state))
@@ -114,6 +116,7 @@ def _launch(*args):
     (["--config.num_scales=3"], "largest glimpse .* is 32x32"),
     (["--config.reward=accuracy"], "config.reward='accuracy'; use one of correct, probability"),
     (["--config.samples_per_image=3"], r"samples_per_image=3 must be >= 1 and divide batch_size"),
+    (["--config.position_weight=-1"], r"position_weight must be >= 0"),
     (["--config.lerning_rate=0.1"], 'unknown config field lerning_rate Did you mean "learning_rate"'),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from ram_jax import data
+from ram_jax import data, glimpse, train
 
 
 def write_idx(path, array):
@@ -153,6 +153,24 @@ def test_eval_digit_centres_are_the_centres_of_the_digits_drawn():
       assert np.ptp(rows) == np.ptp(cols) == 27  # Clutter may cover some of it, not a whole edge.
       # Pixels r0..r0+27 span pixel edges r0..r0+28: the centre edge is r0 + 14.
       np.testing.assert_array_equal(centre, [rows.min() + 14, cols.min() + 14])
+
+
+def test_batch_digit_centres_are_the_centres_of_the_training_digits_drawn():
+  # Digit i is a full 28x28 block of value 100 + i and has label i, so the label names it.
+  images = (100 + np.arange(12, dtype=np.uint8))[:, None, None] * np.ones((1, 28, 28), np.uint8)
+  labels = np.arange(12, dtype=np.int32)
+  task, key = data.Task("cluttered", canvas=60, num_clutter=4), jax.random.PRNGKey(5)
+  x, y = data.make_batch(key, images, labels, 16, task)
+  centres = np.asarray(data.batch_digit_centres(key, 16, task))
+  assert len(np.unique(centres, axis=0)) > 8  # Positions vary across the batch.
+  for image, label, centre in zip(np.round(np.asarray(x)[..., 0] * 255), np.asarray(y), centres):
+    rows, cols = np.nonzero(image == 100 + label)
+    assert np.ptp(rows) == np.ptp(cols) == 27
+    np.testing.assert_array_equal(centre, [rows.min() + 14, cols.min() + 14])
+  # The train step's targets: the same centres as locations, each image twice in a row.
+  targets = train.digit_locations(key, 32, 2, task)
+  np.testing.assert_array_equal(glimpse.location_to_pixel(targets, 60, 60),
+                                np.repeat(centres, 2, axis=0))
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -132,6 +132,29 @@ def test_gradient_routing(reinforce_to_core):
         assert norm == 0, (term, name)
 
 
+def test_position_loss_is_linear_in_h_and_trains_the_core_not_the_policy():
+  """`position_head`: digit_positions = W h_t + c; the loss is their mean squared error to the
+  digit's centre; its gradient reaches the glimpse net, core and head, not the policy, baseline
+  or classifier."""
+  ram = model.RAM(glimpse_size=4, num_scales=2, num_glimpses=3, hidden=16, glimpse_features=8,
+                  location_features=8, glimpse_output=16, location_std=0.2, position_head=True)
+  rng = np.random.default_rng(3)
+  images = rng.uniform(size=(8, 16, 16, 1)).astype(np.float32)
+  target = rng.uniform(-1, 1, (8, 2)).astype(np.float32)
+  params = ram.init(jax.random.PRNGKey(0), images, jax.random.PRNGKey(1))["params"]
+  out = ram.apply({"params": params}, images, jax.random.PRNGKey(5))
+  head = params["position_net"]
+  expected = np.asarray(out["hidden"]) @ np.asarray(head["kernel"]) + np.asarray(head["bias"])
+  np.testing.assert_allclose(out["digit_positions"], expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(losses.position_loss(out["digit_positions"], target),
+                             np.mean((expected - target[:, None]) ** 2), rtol=1e-5)
+  grads = jax.grad(lambda p: losses.position_loss(
+      ram.apply({"params": p}, images, jax.random.PRNGKey(5))["digit_positions"], target))(params)
+  for name, norm in _norms(grads).items():
+    trained = any(f"'{part}'" in name for part in ("glimpse_net", "core", "position_net"))
+    assert (norm > 0) == trained, name
+
+
 def test_full_model_reinforce_gradient_by_hand():
   """∇_W of the REINFORCE term for the location net's mean = tanh(W h + c), written out."""
   out, labels, all_grads = _ram_and_grads()

@@ -45,6 +45,40 @@ def test_offsets_from_digit_are_measured_from_the_pixel_the_sensor_centres_on():
   np.testing.assert_array_equal(offsets, [[[0, 4], [-30, 34], [30, -26]]])
 
 
+def brightest_window_reference(images, locations, size, num_scales, window=3):
+  """Numpy loop: the centre of the `window`x`window` blocks of the coarsest scale around each
+  location whose image pixels (zero outside the image) sum highest; the first such in row-major
+  order. -> `[B, 2]` pixel edges (row, col)."""
+  block, (height, width) = 2 ** (num_scales - 1), images.shape[1:3]
+  gaze = np.asarray(glimpse.location_to_pixel(np.clip(locations, -1, 1), height, width))
+  out = np.zeros((len(images), 2))
+  for n, (row, col) in enumerate(gaze):
+    top, left = row - size * block // 2, col - size * block // 2
+    best = -1.0
+    for i in range(size - window + 1):
+      for j in range(size - window + 1):
+        r0, c0 = top + i * block, left + j * block
+        total = images[n, max(r0, 0):max(r0 + window * block, 0),
+                       max(c0, 0):max(c0 + window * block, 0)].sum()
+        if total > best + 1e-5:
+          best, out[n] = total, (r0 + window * block / 2, c0 + window * block / 2)
+  return out
+
+
+def test_brightest_window_looks_at_the_brightest_blob_of_the_coarsest_scale():
+  rng = np.random.default_rng(0)
+  images = rng.random((6, 60, 60, 1)).astype(np.float32) ** 4
+  images[0] = 0.0
+  images[0, 42:54, 10:22] = 1.0  # Blocks 9..11 x 1..3 of the 48-pixel patch around (30, 30).
+  locations = np.array([[0, 0], [1, 1], [-1, 0.5], *rng.uniform(-1, 1, (3, 2))], np.float32)
+  rho = glimpse.retina(jnp.asarray(images), locations, 12, 3)
+  got = visualize_ram.brightest_window(rho, jnp.asarray(locations), (60, 60))
+  got_pixels = np.asarray(glimpse.location_to_pixel(got, 60, 60))
+  np.testing.assert_array_equal(got_pixels[0], [48, 16])  # The square's centre.
+  expected = brightest_window_reference(images[..., 0], locations, 12, 3)
+  np.testing.assert_array_equal(got_pixels, np.clip(expected, 0, 60))
+
+
 def _tiny_ram_config():
   config = mnist_base.base_config("ram")
   config.update(dict(task="translated", canvas=40, glimpse_size=4, num_scales=2, num_glimpses=3,
@@ -90,6 +124,20 @@ def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
       "fraction_on_digit": round(float(np.mean(np.all(np.abs(centre_offsets) <= 14, -1))), 3),
       "error": 0.0}
   assert stats["error"] > 0
+  # Glimpses 2..T placed by the brightest-window policy, from the run's own random first glimpse.
+  locations = model.apply({"params": params}, x, jax.random.PRNGKey(config.eval_seed + 18),
+                          deterministic=True)["locations"][:, 0]
+  blob_offsets = []
+  for _ in range(config.num_glimpses):
+    pixels = np.asarray(glimpse.location_to_pixel(locations, 40, 40))
+    blob_offsets.append(pixels - (corners + 14))
+    pixels = brightest_window_reference(np.asarray(x)[..., 0], locations, 4, 2)
+    locations = np.clip(np.asarray(glimpse.pixel_to_location(pixels, 40, 40)), -1, 1)
+  blob_offsets = np.stack(blob_offsets, 1)
+  assert stats["brightest_window"]["fraction_on_digit"] == [
+      round(float(v), 3) for v in np.mean(np.all(np.abs(blob_offsets) <= 14, -1), 0)]
+  assert stats["brightest_window"]["median_distance_px"] == [
+      round(float(v), 3) for v in np.median(np.hypot(*np.moveaxis(blob_offsets, -1, 0)), 0)]
 
 
 def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
