@@ -50,6 +50,9 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
     if config.position_weight < 0:
       raise ValueError(f"position_weight must be >= 0 (0 is the paper's loss), got "
                        f"{config.position_weight}.")
+  elif config.position_weight:
+    raise ValueError(f"position_weight={config.position_weight} needs model 'ram' (the "
+                     f"{config.model} baseline has no core to teach); set it to 0.")
   repeats = config.samples_per_image
   if repeats < 1 or config.batch_size % repeats:
     raise ValueError(f"samples_per_image={repeats} must be >= 1 and divide batch_size "
@@ -133,7 +136,7 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
     repeats = config.samples_per_image
     x, y = data.make_batch(data_key, images, labels, config.batch_size // repeats, task)
     x, y = jnp.repeat(x, repeats, axis=0), jnp.repeat(y, repeats, axis=0)
-    position_weight = config.get("position_weight", 0.0)
+    position_weight = config.position_weight
     if position_weight > 0:
       where = digit_locations(data_key, config.batch_size, repeats, task)
     x = jax.lax.with_sharding_constraint(x, batch_sharding)

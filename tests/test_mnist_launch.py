@@ -117,6 +117,7 @@ def _launch(*args):
     (["--config.reward=accuracy"], "config.reward='accuracy'; use one of correct, probability"),
     (["--config.samples_per_image=3"], r"samples_per_image=3 must be >= 1 and divide batch_size"),
     (["--config.position_weight=-1"], r"position_weight must be >= 0"),
+    (["--config.model=fc", "--config.position_weight=1"], r"position_weight=1.0 needs model 'ram'"),
     (["--config.lerning_rate=0.1"], 'unknown config field lerning_rate Did you mean "learning_rate"'),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
