@@ -57,6 +57,9 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   # digit's centre, so the core learns where the digit is and the location policy can use it
   # (100×100 clutter, 20k updates: 11.6% test error against 28.1% without; README). 0 = off.
   c.position_weight = 0.0
+  # Updates for which that loss applies (0 = all); after them the paper's loss alone trains the
+  # model and `position_mse` is still logged, to see whether the core keeps what it learned.
+  c.position_loss_steps = 0
   # Episodes per image in a batch (eq. 2's M); > 1 uses the other episodes' mean reward as
   # REINFORCE's baseline. batch_size counts episodes, so a step's compute does not change.
   c.samples_per_image = 1

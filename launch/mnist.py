@@ -41,7 +41,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
   # Fields added after runs were made, with the value that gives the older behaviour.
   runtime.guard_config(config.workdir, config, added_fields={
       "reward": "correct", "samples_per_image": 1, "squash_location": True,
-      "position_weight": 0.0})
+      "position_weight": 0.0, "position_loss_steps": 0})
 
   mesh = train.make_mesh(devices)
   model = train.make_model(config)

@@ -53,6 +53,9 @@ def validate_config(config: ConfigDict, num_devices: int = 1):
   elif config.position_weight:
     raise ValueError(f"position_weight={config.position_weight} needs model 'ram' (the "
                      f"{config.model} baseline has no core to teach); set it to 0.")
+  if config.position_loss_steps < 0 or (config.position_loss_steps and not config.position_weight):
+    raise ValueError(f"position_loss_steps={config.position_loss_steps} must be >= 0 and needs "
+                     f"position_weight > 0 (it is how many updates that loss applies for).")
   repeats = config.samples_per_image
   if repeats < 1 or config.batch_size % repeats:
     raise ValueError(f"samples_per_image={repeats} must be >= 1 and divide batch_size "
@@ -148,7 +151,10 @@ def make_train_step(model: nn.Module, optimizer, task: data.Task, config: Config
                                          config.baseline_weight, config.reward, repeats)
       if position_weight > 0:
         metrics["position_mse"] = losses.position_loss(outputs["digit_positions"], where)
-        loss = loss + position_weight * metrics["position_mse"]
+        weight = position_weight
+        if config.position_loss_steps:
+          weight = jnp.where(state["step"] < config.position_loss_steps, weight, 0.0)
+        loss = loss + weight * metrics["position_mse"]
       return loss, metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"])

@@ -103,6 +103,31 @@ def test_two_devices_give_the_same_update_as_one(tmp_path, samples_per_image, po
                          train.init_state(config, model, optimizer, task)["params"]["action_net"]["kernel"])
 
 
+def test_position_loss_stops_after_position_loss_steps(tmp_path):
+  """From update `position_loss_steps` on, an update is the paper's loss's update (the same model
+  trained with position_weight=0); before it, it is not. `position_mse` is still logged."""
+  # No warmup: the optimizer's own count starts at 0, where a warmup's learning rate is 0.
+  config = tiny_config(tmp_path, tmp_path, position_weight=1.0, position_loss_steps=2, warmup_steps=0)
+  paper = tiny_config(tmp_path, tmp_path, warmup_steps=0)
+  images = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+  labels = np.arange(40, dtype=np.int32) % 10
+  model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
+  mesh = train.make_mesh(jax.local_devices()[:1])
+  arrays = train.replicate((images, labels), mesh)
+  state = jax.device_get(train.init_state(config, model, optimizer, task))
+  for step, same in ((1, False), (2, True), (5, True)):
+    updates = []
+    for c in (config, paper):
+      at_step = train.replicate({**state, "step": np.int32(step)}, mesh)
+      new_state, metrics = train.make_train_step(model, optimizer, task, c, mesh)(at_step, *arrays)
+      updates.append(jax.device_get(new_state["params"]))
+    assert ("position_mse" in metrics) is False  # the paper's config logs no position loss
+    close = jax.tree.leaves(jax.tree.map(lambda a, b: np.allclose(a, b, rtol=1e-5, atol=1e-7), *updates))
+    assert all(close) == same, step
+  with_loss = train.make_train_step(model, optimizer, task, config, mesh)
+  assert "position_mse" in with_loss(train.replicate({**state, "step": np.int32(5)}, mesh), *arrays)[1]
+
+
 def _launch(*args):
   proc = subprocess.run([sys.executable, "-m", "launch.mnist", "--config=configs/ram_mnist.py", *args],
                         cwd=REPO, capture_output=True, text=True, timeout=300,
@@ -118,6 +143,7 @@ def _launch(*args):
     (["--config.samples_per_image=3"], r"samples_per_image=3 must be >= 1 and divide batch_size"),
     (["--config.position_weight=-1"], r"position_weight must be >= 0"),
     (["--config.model=fc", "--config.position_weight=1"], r"position_weight=1.0 needs model 'ram'"),
+    (["--config.position_loss_steps=10"], r"position_loss_steps=10 must be >= 0 and needs position_weight"),
     (["--config.lerning_rate=0.1"], 'unknown config field lerning_rate Did you mean "learning_rate"'),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
