@@ -58,7 +58,8 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   # (100×100 clutter, 20k updates: 11.6% test error against 28.1% without; README). 0 = off.
   c.position_weight = 0.0
   # Updates for which that loss applies (0 = all); after them the paper's loss alone trains the
-  # model and `position_mse` is still logged, to see whether the core keeps what it learned.
+  # model and `position_mse` is still logged, to see whether the core keeps what it learned (it
+  # did not: switched off at 10k of 20k updates, the policy lost the digit again; README).
   c.position_loss_steps = 0
   # Episodes per image in a batch (eq. 2's M); > 1 uses the other episodes' mean reward as
   # REINFORCE's baseline. batch_size counts episodes, so a step's compute does not change.
