@@ -13,7 +13,7 @@ With `--config.reward=probability` (REINFORCE rewarded with p(correct class), no
 (`--config.num_glimpses=4`, paper 7.1%): 6.83% (1.24 h, two runs sharing the CPU); with 6
 (paper 5.88%): 6.42% (1.91 h, shared). With `--config.position_weight=1.0` (an extra loss teaching
 the core where the digit is, not the paper's): 3.09% after the 300k updates (1.83 h, partly shared);
-with `--config.position_weight=10`: 2.55% (1.54 h).
+with `--config.position_weight=10`: 2.55% (1.54 h, partly shared).
 Baselines (paper; ours after 300k updates): `:fc64` (28.96%; 26.28%), `:fc` (13.2%; 10.54%),
 `:conv8` (8 10×10 filters stride 5 + 256 FC, 7.83%; 7.16%, `launch.reproduce --set=cluttered60_conv`).
 """
