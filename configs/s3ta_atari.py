@@ -22,6 +22,7 @@ CPU variants (config string after the file name):
     The small ResNet-LSTM baseline (`--config.agent_overrides=kind=lstm`, batch 8) reaches a mean
     return of 12.3 in 1.02M frames with these settings. With the same Adam settings the small S3TA
     agent does learn Catch-as-frames (-0.6 -> +0.1 mean return in 1M frames); see README, "Atari".
+    Why Breakout does not move, so far: docs/notes/2026-12-01-s3ta-learns.md.
 """
 import ml_collections
 

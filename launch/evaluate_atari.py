@@ -65,7 +65,9 @@ def diagnose(config, agent, params, frames):
     uniform = f" (uniform: {1 / (h * w):.4f}, one-hot: 1)"
   print(f"{config.env_name} after {frames:,} frames: value std over envs {m['value_std']:.5f}; "
         f"policy-LSTM gates saturated {100 * m['gate_saturation']:.1f}%; attention max weight "
-        f"{m['attention_max']:.4f}{uniform}", flush=True)
+        f"{m['attention_max']:.4f}{uniform}; policy-LSTM input spread over envs "
+        f"{m['core_input_spread']:.4f} of its rms, {100 * m['core_input_dead']:.0f}% of its units "
+        "dead", flush=True)
   with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
     f.write(json.dumps(dict(frames=frames, mode="diagnose", time=time.time(), **m)) + "\n")
 

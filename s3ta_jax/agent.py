@@ -13,6 +13,11 @@ Per time step t of the top-down agent (`kind="s3ta"`):
   policy core (eq. 6): LSTM 256
   outputs:             relu(Dense 128) -> policy logits, value
 
+Options not in the paper (off by default; docs/notes/2026-12-01-s3ta-learns.md says why they
+exist and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell),
+`query_bias_std` (random content part of the query bias, so the first map after a reset is
+content-driven instead of uniform), `center_values` (values minus their spatial mean).
+
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
 (ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
 
@@ -22,6 +27,9 @@ Variants (`config.kind`):
   l2_keys      no queries: head n's logits are the L2 norm of its group of Ck/N = 2 content key
                channels at each position (a soft bottom-up saliency, section 4.1.1); the answer
                processor sees answers, action and reward only.
+  no_attention a diagnostic, not in the paper: O_vis flattened straight into the answer
+               processor (no keys, queries or spatial sum), to tell the attention read's faults
+               from the vision core's.
   feedforward  IMPALA deep ResNet (Espeholt et al. 2018) -> Dense 256 -> policy logits, value.
   lstm         that ResNet -> LSTM 256 fed [features, one_hot(a_{t-1}), clip(r_{t-1})] -> heads.
 
@@ -51,8 +59,8 @@ from s3ta_jax import conv_lstm
 from s3ta_jax import resnet as resnet_lib
 from s3ta_jax import spatial_basis as basis_lib
 
-KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm")
-ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys")
+KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm", "no_attention")
+ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys", "no_attention")
 
 
 def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
@@ -85,6 +93,14 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
   # saturate the answer processor.
   c.clip_prev_reward = True
+  # Not in the paper (which does not say how keys are scaled or queries initialised); see
+  # docs/notes/2026-12-01-s3ta-learns.md for why these exist.
+  c.vision_norm = False  # LayerNorm over O_vis's channels at each cell, before the key/value split.
+  c.query_bias_std = 0.0  # Std of the normal init of the query layer's bias, content part (0: zeros).
+  c.center_values = False  # Subtract each frame's spatial mean from the values (and basis) first.
+  # Table 3 calls the answer processor a 2-layer MLP without saying whether its output is
+  # rectified; True (a ReLU on its output) is the reading all earlier runs used.
+  c.answer_activate_final = True
   if name == "paper":
     pass
   elif name == "small":
@@ -167,14 +183,24 @@ def initial_state(config, batch_size: int) -> AgentState:
   return AgentState(empty, empty, empty, empty)
 
 
+def content_bias_init(std: float, num_heads: int, key_channels: int, query_size: int):
+  """Normal(std) on the content (first Ck) channels of each head's query, zeros on the spatial."""
+  def init(key, shape, dtype=jnp.float32):
+    mask = (jnp.arange(query_size) < key_channels).astype(dtype)
+    return std * jax.random.normal(key, shape, dtype) * jnp.tile(mask, num_heads)
+  return init
+
+
 class MLP(nn.Module):
   features: Sequence[int]
   activate_final: bool = False
+  final_bias_init: Any = nn.initializers.zeros
 
   @nn.compact
   def __call__(self, x):
     for i, f in enumerate(self.features):
-      x = nn.Dense(f)(x)
+      last = i == len(self.features) - 1
+      x = nn.Dense(f, bias_init=self.final_bias_init if last else nn.initializers.zeros)(x)
       if i < len(self.features) - 1 or self.activate_final:
         x = nn.relu(x)
     return x
@@ -193,14 +219,18 @@ class Agent(nn.Module):
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
       self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2)
+      if c.vision_norm:
+        self.vision_norm = nn.LayerNorm(name="vision_norm")
       qsize = query_size(c)
       if c.kind == "s3ta":
-        self.query_net = MLP(tuple(c.query_hidden) + (c.num_heads * qsize,))
+        self.query_net = MLP(tuple(c.query_hidden) + (c.num_heads * qsize,),
+                             final_bias_init=content_bias_init(c.query_bias_std, c.num_heads,
+                                                               c.key_channels, qsize))
       elif c.kind == "fixed_query":
         # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
                                         (c.num_heads, qsize))
-      self.answer_net = MLP(tuple(c.answer_hidden), activate_final=True)
+      self.answer_net = MLP(tuple(c.answer_hidden), activate_final=c.answer_activate_final)
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden)
     else:
@@ -264,6 +294,8 @@ class Agent(nn.Module):
     (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
                                                             encoded)
     self.sow("intermediates", "vision_core", o_vis)
+    if c.vision_norm:
+      o_vis = self.vision_norm(o_vis)
     ck = c.key_channels
     h, w = o_vis.shape[1:3]
     basis = jnp.broadcast_to(
@@ -271,9 +303,16 @@ class Agent(nn.Module):
         (batch, h, w, basis_lib.num_channels(c.basis_even, c.basis_odd)))
     keys = jnp.concatenate([o_vis[..., :ck], basis], -1)
     values = jnp.concatenate([o_vis[..., ck:], basis], -1)
+    if c.center_values:
+      # Diffuse attention then answers ~0 instead of the frame's (nearly constant) average.
+      values = values - jnp.mean(values, axis=(1, 2), keepdims=True)
     self.sow("intermediates", "keys", keys)
     self.sow("intermediates", "values", values)
-    if c.kind == "l2_keys":
+    if c.kind == "no_attention":
+      weights = jnp.zeros((batch, 0, h, w), jnp.float32)  # No maps, as in the baselines.
+      answers = o_vis.reshape(batch, 1, -1)
+      query_inputs = []
+    elif c.kind == "l2_keys":
       grouped = o_vis[..., :ck].reshape(batch, h, w, c.num_heads, ck // c.num_heads)
       logits = jnp.sqrt(jnp.sum(jnp.square(grouped), -1) + 1e-12).transpose(0, 3, 1, 2)
       weights = attention_lib.attention_weights(logits)

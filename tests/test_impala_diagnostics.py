@@ -60,3 +60,29 @@ def test_sharp_queries_give_peaked_attention():
   m = diagnostics.measure(agent, {"params": {**params["params"], "fixed_queries": sharp}},
                           "catch", num_envs=4, steps=6)
   assert m["attention_max"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_shared_constant_in_the_core_input_shows_as_low_input_spread():
+  """Adding the same large vector to every env's LSTM input leaves its std over envs unchanged
+  and multiplies its rms, so the spread falls by about that factor."""
+  agent, params = _small("s3ta")
+  healthy = diagnostics.measure(agent, params, "catch", num_envs=4, steps=12)
+  answer_net = dict(params["params"]["answer_net"])
+  last = sorted(answer_net)[-1]
+  answer_net[last] = dict(answer_net[last], bias=answer_net[last]["bias"] + 100.0)
+  broken = diagnostics.measure(agent, {"params": {**params["params"], "answer_net": answer_net}},
+                               "catch", num_envs=4, steps=12)
+  assert healthy["core_input_spread"] > 0.01
+  assert broken["core_input_spread"] < healthy["core_input_spread"] / 50
+
+
+def test_a_negative_output_bias_kills_every_answer_processor_unit():
+  agent, params = _small("s3ta")
+  healthy = diagnostics.measure(agent, params, "catch", num_envs=4, steps=8)
+  answer_net = dict(params["params"]["answer_net"])
+  last = sorted(answer_net)[-1]
+  answer_net[last] = dict(answer_net[last], bias=answer_net[last]["bias"] - 100.0)
+  dead = diagnostics.measure(agent, {"params": {**params["params"], "answer_net": answer_net}},
+                             "catch", num_envs=4, steps=8)
+  assert healthy["core_input_dead"] < 0.9
+  assert dead["core_input_dead"] == 1.0  # ReLU(x - 100) is 0 for every screen.

@@ -166,3 +166,23 @@ def test_two_device_update_equals_one_device_update():
   moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), results[0], learner_lib.to_local(params0))
   assert max(jax.tree.leaves(moved)) > 1e-3  # The updates did something.
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), *results)
+
+
+def test_attention_health_matches_numpy_per_head():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(3, 2, 4, 5, 6)) * np.array([0.0, 1.0, 3.0, 30.0])[:, None, None]
+  weights = _softmax(logits.reshape(3, 2, 4, 30)).reshape(logits.shape)
+  out = learner_lib.attention_health(jnp.asarray(weights, jnp.float32))
+  flat = weights.reshape(6, 4, 30)
+  want_max = np.array([sum(flat[i, n].max() for i in range(6)) for n in range(4)])
+  want_ent = np.array([sum(-np.sum(flat[i, n] * np.log(flat[i, n])) for i in range(6))
+                       for n in range(4)])
+  np.testing.assert_allclose(out["attention_max"], want_max, rtol=1e-5)
+  np.testing.assert_allclose(out["attention_entropy"], want_ent, rtol=1e-4, atol=1e-5)
+  assert float(out["attention_count"]) == 6
+  # Head 0 (zero logits) is uniform: max 1/30, entropy log 30 per map.
+  np.testing.assert_allclose(out["attention_max"][0] / 6, 1 / 30, rtol=1e-5)
+  np.testing.assert_allclose(out["attention_entropy"][0] / 6, np.log(30), rtol=1e-5)
+  # Baselines have no maps; the tiny agent's are 1x1.
+  for shape in [(3, 2, 0, 27, 20), (3, 2, 1, 1, 1)]:
+    assert learner_lib.attention_health(jnp.ones(shape))["attention_max"].shape == (0,)

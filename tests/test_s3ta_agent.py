@@ -98,6 +98,7 @@ def test_paper_parameter_counts(kind):
       "l2_keys": vision + _dense(736 + a + 1, 512) + _dense(512, 256) + top,
       "feedforward": _resnet() + _dense(256, a) + _dense(256, 1),
       "lstm": _resnet() + _lstm(256 + a + 1, 256) + _dense(256, a) + _dense(256, 1),
+      "no_attention": vision + _dense(27 * 20 * 128 + a + 1, 512) + _dense(512, 256) + top,
   }[kind]
   config = _config(kind, "paper")
   agent = agent_lib.make_agent(config, a)
@@ -139,7 +140,7 @@ def test_step_equals_unroll(kind):
                                  err_msg=f"{name} at t={t}")
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), s, final)
   h, w = agent_lib.feature_map_shape(config)
-  heads = 0 if kind in ("feedforward", "lstm") else 4
+  heads = 0 if kind in ("feedforward", "lstm", "no_attention") else 4
   assert out.logits.shape == (T, B, NUM_ACTIONS) and out.value.shape == (T, B)
   assert out.attention.shape == (T, B, heads, h, w) and (h, w) == (11, 11)
   if heads:
@@ -276,3 +277,76 @@ def test_unroll_intermediates_are_time_major_and_match_steps(kind):
       if name in stepped:
         np.testing.assert_allclose(unrolled[name][0][t], stepped[name][0], rtol=2e-5, atol=1e-6)
   assert unrolled["frames"][0].shape == obs.shape
+
+
+def _blocks_frame(config, seed=0):
+  """Black frames with a few bright rectangles (Breakout-like: mostly background)."""
+  rng = np.random.default_rng(seed)
+  obs = np.zeros((1, B, config.frame_height, config.frame_width, 3), np.uint8)
+  for b in range(B):
+    for _ in range(6):
+      y, x = rng.integers(0, config.frame_height - 8), rng.integers(0, config.frame_width - 8)
+      obs[0, b, y:y + rng.integers(2, 8), x:x + rng.integers(2, 8)] = rng.integers(60, 256, 3)
+  return obs
+
+
+def _first_step(config, seed=0):
+  """Intermediates of the first step after a reset, with freshly initialised parameters."""
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(seed))
+  obs = _blocks_frame(config, seed)
+  zeros = np.zeros((1, B))
+  (out, _), v = agent.apply(params, obs, zeros.astype(np.int32), zeros.astype(np.float32),
+                            np.ones((1, B), bool), agent_lib.initial_state(config, B),
+                            method="unroll", mutable=["intermediates"])
+  im = {k: np.asarray(x[0][0]) for k, x in v["intermediates"].items() if isinstance(x, tuple)}
+  return np.asarray(out.attention[0]), im
+
+
+def test_literal_reading_starts_with_uniform_attention():
+  """The paper's reading: queries are 0 after a reset, so each map is exactly 1/(h*w)."""
+  attention, im = _first_step(_config("s3ta"))
+  np.testing.assert_array_equal(im["queries"], 0.0)
+  np.testing.assert_allclose(attention, 1.0 / 121, rtol=1e-6)
+
+
+def test_vision_norm_and_content_query_bias_give_content_logits_of_order_one():
+  """With the vision-core LayerNorm and the content query bias, the first map is content-driven:
+  keys are the per-cell standardised O_vis, the spatial part of each query is 0, and the content
+  logits q_c . k_c (numpy) spread by ~ std * sqrt(Ck) over the cells that see an object."""
+  config = _config("s3ta")
+  config.vision_norm, config.query_bias_std = True, 0.5
+  attention, im = _first_step(config)
+  o = im["vision_core"]
+  ck = config.key_channels
+  mean, var = o.mean(-1, keepdims=True), o.var(-1, keepdims=True)
+  normed = (o - mean) / np.sqrt(var + 1e-6)  # LayerNorm at init (scale 1, bias 0).
+  np.testing.assert_allclose(im["keys"][..., :ck], normed[..., :ck], atol=1e-4)
+  np.testing.assert_allclose(im["values"][..., :-64], normed[..., ck:], atol=1e-4)
+  q = im["queries"]  # [B, heads, Ck + Cs]
+  np.testing.assert_array_equal(q[..., ck:], 0.0)
+  assert 0.3 < q[..., :ck].std() < 0.7
+  logits = np.einsum("bnc,bhwc->bnhw", q, im["keys"])
+  flat = logits.reshape(B, config.num_heads, -1)
+  want = np.exp(flat - flat.max(-1, keepdims=True))
+  np.testing.assert_allclose(attention.reshape(flat.shape), want / want.sum(-1, keepdims=True),
+                             atol=1e-6)
+  seen = var[..., 0] > 1e-5  # Cells whose receptive field holds an object (LayerNorm eps 1e-6).
+  spread = np.array([logits[b, n][seen[b]].std() for b in range(B)
+                     for n in range(config.num_heads)])
+  assert 0.5 < np.median(spread) < 3.0, spread
+  assert attention.max() > 10 / 121  # Peaked on content, not uniform.
+
+
+def test_centred_values_make_a_uniform_read_answer_zero():
+  """Queries are 0 after a reset, so the first map is uniform and the answer is the values'
+  spatial mean: with `center_values` that mean is 0 (content and basis alike)."""
+  config = _config("s3ta")
+  attention, im = _first_step(config)
+  want = np.broadcast_to(im["values"].mean((1, 2))[:, None, :], im["answers"].shape)
+  np.testing.assert_allclose(im["answers"], want, atol=1e-6)
+  config.center_values = True
+  attention, im = _first_step(config)
+  np.testing.assert_allclose(attention, 1.0 / 121, rtol=1e-6)
+  np.testing.assert_allclose(im["answers"], 0.0, atol=1e-6)
+  assert np.abs(im["values"]).max() > 0.1  # The basis alone has unit amplitude.

@@ -8,6 +8,11 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
   gate_saturation  fraction of the policy LSTM's gate pre-activations with |x| > 4 (where the
                    sigmoid's slope is < 0.018): saturated gates pass no gradient, and the LSTM
                    outputs a constant.
+  core_input_spread  std over envs of the policy LSTM's input at the same step, over its rms
+                   (averaged over units and steps): ~0 when that input is one large vector shared
+                   by every screen, which the gates then saturate on.
+  core_input_dead  fraction of the LSTM input's units that are <= 0 on every step of every env:
+                   dead ReLUs of the answer processor (S3TA) pass neither signal nor gradient.
   attention_max    the largest attention weight of each map, averaged over heads, envs and steps:
                    1/(h*w) for uniform attention (the answer is a spatial mean and carries no
                    position), 1 for one-hot attention. NaN for agents without attention.
@@ -57,7 +62,10 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     core_in = _core_input(variables["intermediates"])
     if cell is None or core_in is None:
       saturated = jnp.full((num_envs,), jnp.nan)
+      spread, unit_max = jnp.nan, jnp.zeros((0,))
     else:
+      unit_max = jnp.max(core_in, 0)
+      spread = jnp.mean(jnp.std(core_in, 0)) / jnp.sqrt(jnp.mean(jnp.square(core_in)) + 1e-12)
       pre = lstm_gate_preactivations(params["params"]["core"], core_in,
                                      jnp.where(first[:, None], 0.0, state.core_h))
       saturated = jnp.mean(jnp.abs(pre) > SATURATED, axis=(0, 2))
@@ -67,14 +75,15 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
                      else jnp.full((num_envs,), jnp.nan))
     action = jax.random.categorical(key, out.logits).astype(jnp.int32)
-    return action, new_state, out.value, saturated, attention_max
+    return action, new_state, out.value, saturated, attention_max, spread, unit_max
 
   state = agent.initial_state(num_envs)
   action = np.zeros(num_envs, np.int32)
   reward = np.zeros(num_envs, np.float32)
   first = np.ones(num_envs, bool)
   key = jax.random.PRNGKey(seed)
-  value_std, saturation, attention_max = [], [], []
+  value_std, saturation, attention_max, input_spread = [], [], [], []
+  unit_max = None
   env.async_reset()
   try:
     for _ in range(steps):
@@ -82,13 +91,16 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
       order = np.argsort(ts.env_id)  # Sync mode returns every env, in any order.
       obs, done = ts.obs[order], ts.done[order]
       key, sub = jax.random.split(key)
-      new_action, new_state, value, sat, att = step(
+      new_action, new_state, value, sat, att, spread, step_max = step(
           params, obs, action, np.clip(reward, -1.0, 1.0), first, state, sub)
       live = ~done  # A terminal observation is not an agent step (as in the actor).
       if live.sum() > 1:
         value_std.append(np.std(np.asarray(value)[live]))
         saturation.append(np.mean(np.asarray(sat)[live]))
         attention_max.append(np.mean(np.asarray(att)[live]))
+        input_spread.append(float(spread))
+        step_max = np.asarray(step_max)
+        unit_max = step_max if unit_max is None else np.maximum(unit_max, step_max)
       # Envs at a terminal observation keep their state; they restart next step.
       state = jax.tree.map(lambda new, old: np.where(
           live.reshape((-1,) + (1,) * (np.ndim(new) - 1)), new, old), new_state, state)
@@ -99,4 +111,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   finally:
     env.close()
   return dict(value_std=float(np.mean(value_std)), gate_saturation=float(np.mean(saturation)),
-              attention_max=float(np.mean(attention_max)))
+              attention_max=float(np.mean(attention_max)),
+              core_input_spread=float(np.mean(input_spread)),
+              core_input_dead=float(np.mean(unit_max <= 0)) if unit_max is not None and
+              unit_max.size else float("nan"))

@@ -96,6 +96,24 @@ def vtrace_loss(logits, values, behaviour_logits, actions, rewards, first,
   return loss, metrics
 
 
+def attention_health(attention: jax.Array) -> dict:
+  """Per head, the sums over maps of each map's largest weight and of its entropy.
+
+  attention: [..., heads, h, w]. A uniform map has max weight 1/(h*w) and entropy log(h*w); a
+  one-hot map (which no longer passes gradient) has max weight 1 and entropy 0. Returns
+  attention_max and attention_entropy of shape [heads] (divide by `attention_count`); agents
+  without maps give empty arrays.
+  """
+  lead, (heads, h, w) = attention.shape[:-3], attention.shape[-3:]
+  flat = attention.reshape(int(np.prod(lead)), heads, h * w)
+  if flat.shape[-1] <= 1:  # The tiny agent's 1x1 dummy maps.
+    flat = flat[:, :0]
+  entropy = -jnp.sum(flat * jnp.log(jnp.maximum(flat, 1e-30)), -1)
+  return dict(attention_max=jnp.sum(jnp.max(flat, -1, initial=0.0), 0),
+              attention_entropy=jnp.sum(entropy, 0),
+              attention_count=jnp.asarray(flat.shape[0], jnp.float32))
+
+
 def make_clip(config) -> optax.GradientTransformation:
   """Gradient clipping: global norm at `grad_clip`, or each element to [-grad_clip, grad_clip]."""
   if config.grad_clip_mode == "global_norm":
@@ -166,8 +184,10 @@ class Learner:
     def loss_fn(params, traj, init_state):
       prev_action, prev_reward, reset = agent_inputs(traj)
       out, _ = agent.unroll(params, traj["obs"], prev_action, prev_reward, reset, init_state)
-      return vtrace_loss(out.logits, out.value, traj["logits"], traj["action"],
-                         traj["reward"], traj["first"], loss_config)
+      loss, metrics = vtrace_loss(out.logits, out.value, traj["logits"], traj["action"],
+                                  traj["reward"], traj["first"], loss_config)
+      metrics.update(attention_health(out.attention[:-1]))
+      return loss, metrics
 
     def update(params, opt_state, traj, init_state):
       grads, metrics = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)

@@ -199,7 +199,10 @@ class Trainer:
           reached = True
         now = time.time()
         if progress is not None and (now - last_log >= c.log_every_s or reached):
-          m = {k: float(v) for k, v in to_local(metrics).items()}
+          local = to_local(metrics)
+          attention_max = local.pop("attention_max") / local["attention_count"]
+          attention_entropy = local.pop("attention_entropy") / local["attention_count"]
+          m = {k: float(v) for k, v in local.items()}
           n = c.batch_size * c.unroll_length
           shown = dict(loss=m["loss"] / n, pg_loss=m["pg_loss"] / n,
                        baseline_loss=m["baseline_loss"] / n, entropy=m["entropy"] / n,
@@ -208,6 +211,9 @@ class Trainer:
                        learner_steps_per_s=(self.step - steps_at_log) / (now - last_log),
                        queue_fill=self.queue.qsize() / max(c.queue_size, 1),
                        actor_frames=sum(a.env_steps for a in self.actors) * ACTION_REPEAT)
+          if attention_max.size:  # Per head: 1/(h*w) is uniform, 1 is one-hot.
+            shown.update({f"attention_max_h{i}": v for i, v in enumerate(attention_max)})
+            shown.update(attention_entropy=float(np.mean(attention_entropy)))
           if recent:
             shown.update(return_mean=float(np.mean(recent)),
                          return_median=float(np.median(recent)), episodes=len(recent))
