@@ -50,7 +50,7 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   from s3ta_jax.impala import system
   runtime.guard_config(config.workdir, config)
   try:
-    trainer = system.Trainer(config, config.workdir)
+    trainer = system.Trainer(config, runtime.Checkpointer(config.workdir))
   except ValueError as e:  # Config problems: one line naming the field and the fix.
     raise runtime.UsageError(str(e)) from None
   progress = runtime.Progress(config.workdir, config.total_frames, start_step=trainer.frames,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from launch import runtime
 from s3ta_jax.impala import actor as actor_lib
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala import learner as learner_lib
@@ -221,12 +222,13 @@ def test_human_scores_cover_the_57_envpool_games():
 
 
 def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
-  trainer = system.Trainer(_catch_config(), str(tmp_path))
+  trainer = system.Trainer(_catch_config(), runtime.Checkpointer(str(tmp_path)))
   requests = iter([False, True])  # Asked to stop (Ctrl-C / SIGTERM) after the second update.
   summary = trainer.run(should_stop=lambda: next(requests))
   assert summary["stopped"] and summary["steps"] == trainer.step == 2
   params = learner_lib.to_local(trainer.params)
-  resumed = system.Trainer(_catch_config(), str(tmp_path), log=lambda *_: None)
+  resumed = system.Trainer(_catch_config(), runtime.Checkpointer(str(tmp_path)),
+                           log=lambda *_: None)
   assert resumed.step == 2 and resumed.frames == 2 * resumed.frames_per_update
   jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)
 

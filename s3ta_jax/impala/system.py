@@ -83,8 +83,10 @@ def num_actions_of(config, frame_shape) -> int:
 class Trainer:
   """Holds the learner state and the actor threads of this process. `run()` trains."""
 
-  def __init__(self, config, workdir: str | None = None, log: Callable = print):
-    self.config, self.workdir, self.log = config, workdir, log
+  def __init__(self, config, checkpointer=None, log: Callable = print):
+    """`checkpointer` (e.g. `launch.runtime.Checkpointer(workdir)`: `latest_step`, `restore`,
+    `save`) is where the run resumes from and saves to; None trains without checkpoints."""
+    self.config, self.log = config, log
     self.agent_config = agents_lib.agent_config(config.agent, config.get("agent_overrides"))
     frame_shape = agents_lib.frame_shape(self.agent_config)
     devices = learner_devices(list(config.learner_device_ids) or
@@ -100,17 +102,13 @@ class Trainer:
     params = self.agent.init_params(jax.random.PRNGKey(config.seed))
     self.params, self.opt_state = self.learner.init(params)
     self.frames, self.step = 0, 0
-    self.checkpointer = None
-    if workdir:
-      from launch.runtime import Checkpointer
-      self.checkpointer = Checkpointer(workdir)
-      if self.checkpointer.latest_step() is not None:
-        state = self.checkpointer.restore(self._host_state())
-        self.params = self.learner.replicate(state["params"])
-        self.opt_state = self.learner.replicate(state["opt_state"])
-        self.frames, self.step = int(state["frames"]), int(state["step"])
-        log(f"resumed from {self.checkpointer.directory} at step {self.step}, "
-            f"{self.frames:,} frames")
+    self.checkpointer = checkpointer
+    if checkpointer is not None and checkpointer.latest_step() is not None:
+      state = checkpointer.restore(self._host_state())
+      self.params = self.learner.replicate(state["params"])
+      self.opt_state = self.learner.replicate(state["opt_state"])
+      self.frames, self.step = int(state["frames"]), int(state["step"])
+      log(f"resumed from {checkpointer.directory} at step {self.step}, {self.frames:,} frames")
 
     self.param_store = ParamStore()
     self.param_store.set(self.params)
