@@ -13,6 +13,7 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
                    by every screen, which the gates then saturate on.
   core_input_dead  fraction of the LSTM input's units that are <= 0 on every step of every env:
                    dead ReLUs of the answer processor (S3TA) pass neither signal nor gradient.
+                   (Meaningful only when that input is rectified, as it is by default.)
   attention_max    the largest attention weight of each map, averaged over heads, envs and steps:
                    1/(h*w) for uniform attention (the answer is a spatial mean and carries no
                    position), 1 for one-hot attention. NaN for agents without attention.
