@@ -201,7 +201,7 @@ class MLP(nn.Module):
     for i, f in enumerate(self.features):
       last = i == len(self.features) - 1
       x = nn.Dense(f, bias_init=self.final_bias_init if last else nn.initializers.zeros)(x)
-      if i < len(self.features) - 1 or self.activate_final:
+      if not last or self.activate_final:
         x = nn.relu(x)
     return x
 
