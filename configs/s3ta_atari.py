@@ -1,37 +1,28 @@
-"""S3TA on Atari with IMPALA (Mott et al. 2019, §4.1 and App. A.1.1; Espeholt et al. 2018).
+"""S3TA on Atari with IMPALA (Mott et al. 2019, section 4.1 and App. A.1.1; Espeholt et al. 2018).
 
   python -m launch.atari --config=configs/s3ta_atari.py --config.workdir=workdirs/s3ta_breakout
-
-trains the paper agent on Breakout with the paper's learning setup (RMSProp lr 2e-4, decay 0.99,
-eps 0.01, momentum 0; V-trace, discount 0.99, entropy 0.01; unroll 50, batch 32; rewards clipped
-to [-1, 1]; action repeat 4; full 210x160 RGB frames). It needs an accelerator: on a quiet
-2-core CPU its learner consumes ~180 frames/s (`python -m launch.benchmark atari`), about two
-weeks for 200M frames. Expected, not yet measured here: Breakout returns leave the random level
-(~1.7) within the first ~10M frames and keep rising over 200M.
-
-CPU variants (config string after the file name):
+    The paper agent (210x160 RGB) and learning setup: RMSProp lr 2e-4, decay 0.99, eps 0.01;
+    V-trace, discount 0.99, entropy 0.01; unroll 50, batch 32; rewards clipped to [-1, 1]. It needs
+    an accelerator: a 2-core CPU learns at ~180 frames/s (`python -m launch.benchmark atari`).
   python -m launch.atari --config=configs/s3ta_atari.py:catch --config.workdir=workdirs/impala_catch
-    the tiny agent on Catch rendered as frames: mean return of the last 100 games goes from about
-    -0.6 (random) to >= 0.8 in ~65 learner steps (~80k frames, under a minute of training on 2
-    CPU cores), then the run stops.
+    The tiny agent on Catch rendered as frames. Expected: mean return -0.6 -> 0.8 in ~80k frames
+    (under a minute on 2 CPU cores), then it stops.
   python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
-    the small S3TA agent (84x84) on Breakout with Adam and episodic life, ~650-1,700 frames/s.
-    Measured: no rise yet in 1.93M frames (mean return 1.2-1.6, random ~1.3), nor with batch 8 in
-    4.4M frames: the policy LSTM's gates saturate and the value stops depending on the screen
-    (the progress line's `value_spread` shows this); nor with Adam eps 1e-3 in 12.2M frames.
-    The small ResNet-LSTM baseline (`--config.agent_overrides=kind=lstm`, batch 8) reaches a mean
-    return of 12.3 in 1.02M frames with these settings. With the same Adam settings the small S3TA
-    agent does learn Catch-as-frames (-0.6 -> +0.1 mean return in 1M frames); see README, "Atari".
-    Why Breakout does not move, so far: docs/notes/2026-12-01-s3ta-learns.md.
+    The small S3TA agent (84x84) with Adam and episodic life. Expected: it does not learn
+    Breakout yet (docs/notes/2026-12-01-s3ta-learns.md). The ResNet-LSTM baseline with the same
+    settings (--config.agent.kind=lstm --config.batch_size=8) reaches a mean return of 12.3 in
+    1.02M frames.
 """
 import ml_collections
+
+from s3ta_jax.impala import agents
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "Breakout"         # Any of the 57 games ('ms_pacman', 'MsPacman', ...) or 'catch'.
-  c.agent = "paper"               # 'paper', 'small' (S3TA at CPU size) or 'tiny' (stand-in).
-  c.agent_overrides = ""          # Agent config fields to change, e.g. "frame_height=84,hidden=128".
+  # The agent's own config (s3ta_jax/agent.py): --config.agent.kind=lstm, --config.agent.core_lstm=64.
+  c.agent = agents.agent_config("paper")
   c.episodic_life = False         # The paper does not end episodes on life loss.
   c.seed = 0
   c.workdir = ""
@@ -81,7 +72,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   if arg == "catch":
     c.env_name = "catch"
-    c.agent = "tiny"
+    c.agent = agents.agent_config("tiny")
     c.batch_size = 16
     c.unroll_length = 20
     c.learning_rate = 1e-3
@@ -95,7 +86,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # Breakout on a 2-core CPU: the small S3TA agent, Adam (with the paper's RMSProp, eps 0.01,
     # the small agent stayed at the random policy for 3.4M Breakout frames), and episodic life,
     # which gives the value a signal at each lost ball.
-    c.agent = "small"
+    c.agent = agents.agent_config("small")
     c.optimizer = "adam"
     c.learning_rate = 5e-4
     c.decay = 0.999

@@ -55,7 +55,7 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
     raise runtime.UsageError(str(e)) from None
   progress = runtime.Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                               unit="frames", every_s=0.0)
-  print(f"env={config.env_name} agent={config.agent} ({trainer.agent_config.kind}, frames "
+  print(f"env={config.env_name} agent={trainer.agent_config.kind} (frames "
         f"{trainer.frame_shape[0]}x{trainer.frame_shape[1]}) actions={trainer.num_actions} "
         f"learner devices={trainer.learner.num_devices} processes={jax.process_count()}",
         flush=True)

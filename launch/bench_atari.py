@@ -22,6 +22,7 @@ import numpy as np
 from absl import flags
 
 from configs.s3ta_atari import get_config
+from s3ta_jax.impala import agents
 
 _AGENTS = flags.DEFINE_list("agents", ["small", "paper"], "Agent configs to measure (tiny, small, paper).")
 _ENV = flags.DEFINE_string("env", "Breakout", "Atari game.")
@@ -39,7 +40,7 @@ def _on_cpu() -> bool:
 
 def _config(agent_name):
   c = get_config()
-  c.env_name, c.agent = _ENV.value, agent_name
+  c.env_name, c.agent = _ENV.value, agents.agent_config(agent_name)
   c.batch_size = _BATCH.value or (4 if _on_cpu() else 32)
   c.unroll_length = _UNROLL.value or (10 if _on_cpu() else 50)
   c.actor.num_envs, c.actor.env_batch_size = _NUM_ENVS.value, _ENV_BATCH.value
@@ -49,7 +50,7 @@ def _config(agent_name):
 
 
 def bench_envpool(c, frame_shape, seconds):
-  from s3ta_jax.impala import envs
+  from s3ta_jax.impala import env_types, envs
   env = envs.make_envs(c.env_name, c.actor.num_envs, c.actor.env_batch_size, *frame_shape)
   env.async_reset()
   rng = np.random.default_rng(0)
@@ -64,7 +65,7 @@ def bench_envpool(c, frame_shape, seconds):
     if time.time() - start > seconds:
       break
   env.close()
-  return steps * envs.ACTION_REPEAT / (time.time() - start)
+  return steps * env_types.ACTION_REPEAT / (time.time() - start)
 
 
 def bench_actor(trainer, seconds):

@@ -41,7 +41,7 @@ def load(workdir: str):
     raise runtime.UsageError(f"{path} not found; pass the --workdir of a launch.atari run.")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  agent_config = agents.agent_config(config.agent, config.get("agent_overrides"))
+  agent_config = config.agent
   frame_shape = agents.frame_shape(agent_config)
   agent = agents.build(agent_config, system.num_actions_of(config, frame_shape))
   params = agent.init_params(jax.random.PRNGKey(0))

@@ -1,8 +1,8 @@
 """Can an agent's torso learn to report where things are on real Breakout frames? A supervised
 probe, no RL: the gradient is clean, so a variant that fails here cannot learn from V-trace.
 
-  python -m launch.probe_readout --agent_overrides="kind='s3ta'"
-  python -m launch.probe_readout --agent_overrides="kind='s3ta',vision_norm=True,query_bias_std=0.5"
+  python -m launch.probe_readout
+  python -m launch.probe_readout --agent.vision_norm=True --agent.query_bias_std=0.5
 
 Frames come from random play in envpool (84x84 RGB, the `:cpu` agent's input). The target is
 (ball x - paddle x) / 40 in pixels, read off the frame (paddle: rows 75-77, ball: rows 40-73,
@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import app, flags
+from ml_collections import config_flags
 
 from launch import runtime
 from s3ta_jax.impala import agents, envs
@@ -54,7 +55,7 @@ def main(argv):
   if len(argv) > 1:
     raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
-  agent = agents.build(agents.agent_config("small", f.agent_overrides), 4)
+  agent = agents.build(f.agent, 4)
   frames = collect(16, 400, f.seed)
   xy = np.array([[positions(fr) for fr in step] for step in frames])  # [steps, envs, 2]
   target = (xy[..., 1] - xy[..., 0]) / 40.0
@@ -91,7 +92,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("agent_overrides", "", "Fields of the small agent config, 'k=v,k=v'.")
+  config_flags.DEFINE_config_dict("agent", agents.agent_config("small"),
+                                  "The small agent config; set fields as --agent.kind=no_attention.")
   flags.DEFINE_float("learning_rate", 5e-4, "Adam learning rate (the :cpu config's).")
   flags.DEFINE_integer("batch_size", 32, "Sequences per update.")
   flags.DEFINE_integer("steps", 400, "Updates.")

@@ -220,13 +220,15 @@ def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = N
   differing from the stored config raises `UsageError`, unless `config.allow_config_change`.
   `added_fields` maps fields added after a workdir may have been made to the value that gives the
   behaviour of the code before them, which a stored config without the field is taken to hold.
+  Nested configs are compared field by field ('agent.core_lstm'), so the error names the field.
   """
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "config.json")
-  current = json.loads(config.to_json_best_effort())
+  current_tree = json.loads(config.to_json_best_effort())
   if os.path.exists(path) and jax.process_index() == 0:
     with open(path) as f:
-      stored = {**(added_fields or {}), **json.load(f)}
+      stored = {**(added_fields or {}), **_flatten(json.load(f))}
+    current = _flatten(current_tree)
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
     if changed and not config.get("allow_config_change", False):
@@ -235,7 +237,18 @@ def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = N
           f"workdir {workdir} holds a run with a different config ({details}). Use a new "
           "--config.workdir, or pass --config.allow_config_change=True to resume anyway.")
   if jax.process_index() == 0:
-    write_json_atomic(path, current)
+    write_json_atomic(path, current_tree)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  """{'agent': {'kind': 's3ta'}} -> {'agent.kind': 's3ta'}."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
 
 
 def write_json_atomic(path: str, value) -> None:

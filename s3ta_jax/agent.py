@@ -101,6 +101,12 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # Table 3 calls the answer processor a 2-layer MLP without saying whether its output is
   # rectified; True (a ReLU on its output) is the reading all earlier runs used.
   c.answer_activate_final = True
+  # Multiplies the gradient that reaches queries and keys through the attention logits (1: plain
+  # backprop, 0: maps follow the vision core but are not trained for what they select).
+  c.attention_grad_scale = 1.0
+  # LayerNorm on the policy LSTM's input (the answer processor's output), so a component shared
+  # by every screen cannot grow until it saturates the gates.
+  c.core_input_norm = False
   if name == "paper":
     pass
   elif name == "small":
@@ -231,6 +237,8 @@ class Agent(nn.Module):
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
                                         (c.num_heads, qsize))
       self.answer_net = MLP(tuple(c.answer_hidden), activate_final=c.answer_activate_final)
+      if c.core_input_norm:
+        self.core_input_norm = nn.LayerNorm(name="core_input_norm")
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden)
     else:
@@ -324,12 +332,16 @@ class Agent(nn.Module):
       else:
         queries = jnp.broadcast_to(self.fixed_queries, (batch,) + self.fixed_queries.shape)
       self.sow("intermediates", "queries", queries)
-      answers, weights = attention_lib.spatial_attention(queries, keys, values)
+      scale = c.attention_grad_scale
+      scaled = lambda x: scale * x + (1.0 - scale) * jax.lax.stop_gradient(x)
+      answers, weights = attention_lib.spatial_attention(scaled(queries), scaled(keys), values)
       query_inputs = [queries.reshape(batch, -1)]
     answer_in = jnp.concatenate(
         query_inputs + [answers.reshape(batch, -1)] + self._extra_inputs(prev_action, prev_reward),
         -1)
     core_in = self.answer_net(answer_in)
+    if c.core_input_norm:
+      core_in = self.core_input_norm(core_in)
     (core_c, core_h), core_out = self.core((state.core_c, state.core_h), core_in)  # eq. 6
     features = nn.relu(self.head_hidden(core_out))
     for name, x in [("attention", weights), ("answers", answers), ("answer_inputs", answer_in),

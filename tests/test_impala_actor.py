@@ -13,6 +13,7 @@ import pytest
 from launch import runtime
 from s3ta_jax.impala import actor as actor_lib
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import env_types
 from s3ta_jax.impala import learner as learner_lib
 from s3ta_jax.impala import system
 
@@ -49,9 +50,9 @@ class ScriptedEnvs:
     for e, r, d in items:
       self.last[e] = (int(self.k[e]), r, d)
     done = np.array([d for _, _, d in items])
-    return envs_lib.TimeStep(np.stack([self._obs(e) for e in ids]),
-                             np.array([r for _, r, _ in items], np.float32), done,
-                             done & (ids % 2 == 0), ids)
+    return env_types.TimeStep(np.stack([self._obs(e) for e in ids]),
+                              np.array([r for _, r, _ in items], np.float32), done,
+                              done & (ids % 2 == 0), ids)
 
   def send(self, actions, env_id):
     for a, e in zip(actions, env_id):
@@ -171,7 +172,7 @@ class ExplodingEnvs(ScriptedEnvs):
 def _catch_config():
   from configs.s3ta_atari import get_config
   c = get_config("catch")
-  c.agent_overrides = "frame_height=12,frame_width=10,channels=4,hidden=8"
+  c.agent.update(dict(frame_height=12, frame_width=10, channels=4, hidden=8))
   c.batch_size, c.unroll_length = 2, 3
   return c
 

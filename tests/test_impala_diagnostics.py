@@ -23,7 +23,8 @@ def test_gate_preactivations_reproduce_the_flax_cell():
 
 
 def _small(kind):
-  config = agents.agent_config("small", f"kind={kind}")
+  config = agents.agent_config("small")
+  config.kind = kind
   agent = agents.build(config, num_actions=3)  # Catch's three actions.
   return agent, agent.init_params(jax.random.PRNGKey(0))
 

@@ -141,7 +141,8 @@ def random_batch(agent, batch, unroll, seed):
 
 
 def tiny_agent(num_actions=3):
-  cfg = agents.agent_config("tiny", dict(frame_height=12, frame_width=10, channels=4, hidden=8))
+  cfg = agents.agent_config("tiny")
+  cfg.update(dict(frame_height=12, frame_width=10, channels=4, hidden=8))
   return agents.build(cfg, num_actions)
 
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from s3ta_jax.impala.envs import ACTION_REPEAT
+from s3ta_jax.impala.env_types import ACTION_REPEAT
 
 
 class TrajectoryBuilder:

@@ -12,7 +12,7 @@ import collections
 
 import numpy as np
 
-from s3ta_jax.impala.envs import TimeStep
+from s3ta_jax.impala.env_types import TimeStep
 
 ROWS, COLS = 10, 5
 

@@ -19,7 +19,7 @@ import numpy as np
 from s3ta_jax.impala import agents as agents_lib
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala.actor import Actor, EpisodeLog, ParamStore
-from s3ta_jax.impala.envs import ACTION_REPEAT
+from s3ta_jax.impala.env_types import ACTION_REPEAT
 from s3ta_jax.impala.learner import Learner, LossConfig, learner_devices, stack_trajectories, to_local
 
 
@@ -87,7 +87,7 @@ class Trainer:
     """`checkpointer` (e.g. `launch.runtime.Checkpointer(workdir)`: `latest_step`, `restore`,
     `save`) is where the run resumes from and saves to; None trains without checkpoints."""
     self.config, self.log = config, log
-    self.agent_config = agents_lib.agent_config(config.agent, config.get("agent_overrides"))
+    self.agent_config = config.agent
     frame_shape = agents_lib.frame_shape(self.agent_config)
     devices = learner_devices(list(config.learner_device_ids) or
                               list(range(jax.local_device_count())))

@@ -1,4 +1,4 @@
-"""A minimal recurrent conv agent with the same interface as `s3ta_jax.agent` (issue 4 contract).
+"""A minimal recurrent conv agent with the same interface as `s3ta_jax.agent`.
 
 Used where speed matters more than the model: unit tests of the actor–learner and the CPU Catch
 check. It is not a paper model: conv torso -> LSTM -> policy logits and value.
@@ -23,8 +23,7 @@ class AgentOutput(NamedTuple):
   attention: jax.Array  # [..., heads, h, w]; a dummy single uniform map here.
 
 
-def agent_config(name: str = "tiny") -> ml_collections.ConfigDict:
-  del name
+def agent_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       kind="tiny", frame_height=40, frame_width=32, channels=16, hidden=64))
 
