@@ -21,6 +21,7 @@ setuptools.setup(
         "numpy",
         "matplotlib",  # Learning curves, glimpse-path and attention figures (PNG).
         "pillow",  # Animated GIFs of agents and attention maps.
+        "tensorboardX",  # TensorBoard event files without TensorFlow (every training launch).
     ],
     extras_require={
         "dev": [

@@ -48,6 +48,7 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
                              "(e.g. workdirs/s3ta_breakout).")
   init_distributed(config)
   from s3ta_jax.impala import system
+  runtime.claim_workdir(config.workdir)
   runtime.guard_config(config.workdir, config)
   try:
     trainer = system.Trainer(config, runtime.Checkpointer(config.workdir))

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from configs import mnist_base
+from launch import bench_util
 from ram_jax import train
 
 CASES = {
@@ -27,7 +28,7 @@ CASES = {
     "b": dict(task="cluttered", canvas=60, num_clutter=4, glimpse_size=12, num_scales=3,
               num_glimpses=8),
 }
-TARGETS = {"a": 16_000, "b": 7_000}  # images/s asked for on the 2-core CPU (issue 2).
+TARGETS = {"a": 16_000, "b": 7_000}  # images/s targets on a 2-core CPU.
 
 
 def bench_case(name: str, batch_size: int, steps: int, repeats: int, unroll: int) -> dict:
@@ -57,7 +58,8 @@ def bench_case(name: str, batch_size: int, steps: int, repeats: int, unroll: int
     rates.append(steps * batch_size / (time.perf_counter() - start))
     cpu_rates.append(steps * batch_size / (time.process_time() - cpu_start))
   return dict(case=name, compile_s=compile_s, median=statistics.median(rates), low=min(rates),
-              high=max(rates), per_cpu_s=statistics.median(cpu_rates))
+              high=max(rates), per_cpu_s=statistics.median(cpu_rates),
+              flops_per_step=bench_util.flops_per_call(step, state, *arrays))
 
 
 def main(argv):
@@ -75,6 +77,7 @@ def main(argv):
     parser.error(f"unknown case(s) {unknown}; use a subset of {','.join(CASES)}")
   print(f"RAM training step, batch {args.batch_size}, {jax.local_device_count()} "
         f"{jax.default_backend()} device(s), {args.repeats} runs x {args.steps} steps", flush=True)
+  peak = bench_util.matmul_peak_gflops()
   for name in cases:
     r = bench_case(name, args.batch_size, args.steps, args.repeats, args.unroll)
     c = CASES[name]
@@ -82,7 +85,9 @@ def main(argv):
           f"x{c['num_scales']} scales, {c['num_glimpses']} glimpses: compile {r['compile_s']:.1f}s, "
           f"{r['median']:,.0f} images/s median (range {r['low']:,.0f}-{r['high']:,.0f}; target "
           f"{TARGETS[name]:,}: {r['median'] / TARGETS[name]:.2f}x); "
-          f"{r['per_cpu_s']:,.0f} images per CPU-second of this process", flush=True)
+          f"{r['per_cpu_s']:,.0f} images per CPU-second of this process; "
+          f"{bench_util.describe(r['flops_per_step'], args.batch_size / r['median'], peak)}",
+          flush=True)
   load, cores = os.getloadavg()[0], os.cpu_count()
   # The benchmark itself keeps up to `cores` busy; more than that is other work competing.
   note = (": other processes shared the CPU, so images/s is lower than on a quiet machine"

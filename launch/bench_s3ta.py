@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from launch import bench_util
 from s3ta_jax import agent as agent_lib
 
 NUM_ACTIONS = 18  # Atari's full action set: the largest policy head.
@@ -66,7 +67,7 @@ def _inputs(config, t, b, seed=0):
 
 
 def _time(fn, args, repeats):
-  """(compile seconds, median seconds per call) for a jitted `fn`."""
+  """(compile seconds, median seconds per call, FLOPs per call) for a jitted `fn`."""
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - start
@@ -76,7 +77,7 @@ def _time(fn, args, repeats):
     start = time.perf_counter()
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - start)
-  return compile_s, statistics.median(times)
+  return compile_s, statistics.median(times), bench_util.flops_per_call(fn, *args)
 
 
 def print_shapes_and_params():
@@ -98,7 +99,7 @@ def print_shapes_and_params():
       print(f"  {size:<5s} {kind:<11s} total={agent_lib.param_count(params):>10,}  ({groups})")
 
 
-def time_agent(size, kind, args):
+def time_agent(size, kind, args, peak_gflops):
   config = _config(size, kind)
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = jax.jit(lambda r: agent_lib.init_params(agent, config, r))(jax.random.PRNGKey(0))
@@ -108,10 +109,11 @@ def time_agent(size, kind, args):
   obs, act, rew, reset = _inputs(config, 1, b)
   step = jax.jit(functools.partial(agent.apply, method="step"))
   step_args = (params, obs[0], act[0], rew[0], reset[0], agent_lib.initial_state(config, b))
-  compile_s, sec = _time(step, step_args, args.repeats)
+  compile_s, sec, flops = _time(step, step_args, args.repeats)
   rows.append((f"actor step B={b}", compile_s, sec, b / sec, "agent steps/s"))
   print(f"  {size:<5s} {kind:<11s} {rows[-1][0]:<24s} compile {compile_s:6.1f}s  "
-        f"{sec * 1e3:9.1f} ms/call  {b / sec:10,.0f} agent steps/s", flush=True)
+        f"{sec * 1e3:9.1f} ms/call  {b / sec:10,.0f} agent steps/s  "
+        f"{bench_util.describe(flops, sec, peak_gflops)}", flush=True)
 
   if not args.skip_learner:
     t = args.unroll_length
@@ -124,11 +126,12 @@ def time_agent(size, kind, args):
       return jnp.sum(out.logits * w) + jnp.sum(out.value)
 
     grad = jax.jit(jax.value_and_grad(loss))
-    compile_s, sec = _time(grad, (params, obs, act, rew, reset,
-                                  agent_lib.initial_state(config, b)), args.repeats)
+    compile_s, sec, flops = _time(grad, (params, obs, act, rew, reset,
+                                         agent_lib.initial_state(config, b)), args.repeats)
     rows.append((f"learner T={t} B={b} f+b", compile_s, sec, t * b / sec, "frames/s"))
     print(f"  {size:<5s} {kind:<11s} {rows[-1][0]:<24s} compile {compile_s:6.1f}s  "
-          f"{sec * 1e3:9.1f} ms/call  {t * b / sec:10,.0f} frames/s", flush=True)
+          f"{sec * 1e3:9.1f} ms/call  {t * b / sec:10,.0f} frames/s  "
+          f"{bench_util.describe(flops, sec, peak_gflops)}", flush=True)
   return rows
 
 
@@ -137,10 +140,12 @@ def main(argv):
   print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}; "
         f"medians of {args.repeats} calls after compile + 1 warm-up\n")
   print_shapes_and_params()
-  print("\n== speed ==", flush=True)
+  peak = bench_util.matmul_peak_gflops()
+  print(f"\n== speed (a 2048^2 f32 matmul runs at {peak:,.1f} GFLOP/s here; XLA counts each call's "
+        "FLOPs) ==", flush=True)
   for size in args.sizes.split(","):
     for kind in args.kinds.split(","):
-      time_agent(size, kind, args)
+      time_agent(size, kind, args, peak)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 TARGETS = {
-    "ram": "launch.bench_ram",      # RAM training images/s and compile time (issue 2).
+    "ram": "launch.bench_ram",      # RAM training images/s and compile time.
     "s3ta": "launch.bench_s3ta",    # S3TA shapes, parameter counts, actor/learner steps/s.
     "atari": "launch.bench_atari",  # envpool, actor, learner and full-pipeline frames/s.
 }

@@ -60,6 +60,7 @@ def train(config) -> dict:
   """Runs (or resumes) training in `config.workdir`; returns the final evaluation metrics."""
   check_config(config)
   workdir = config.workdir
+  runtime.claim_workdir(workdir)
   runtime.guard_config(workdir, config)
   agent = catch_agent.make_agent(config)
   per_step = frames_per_step(config)

@@ -68,6 +68,11 @@ def diagnose(config, agent, params, frames):
         f"{m['attention_max']:.4f}{uniform}; policy-LSTM input spread over envs "
         f"{m['core_input_spread']:.4f} of its rms, {100 * m['core_input_dead']:.0f}% of its units "
         "dead", flush=True)
+  for name in ("ball", "paddle"):
+    if f"{name}_attention" in m:
+      heads = ", ".join(f"{v:.3f}" for v in m[f"{name}_attention"])
+      print(f"attention on the {name} per head: {heads} (uniform: {m[f'{name}_cells']:.3f})",
+            flush=True)
   with open(os.path.join(_WORKDIR.value, "eval.jsonl"), "a") as f:
     f.write(json.dumps(dict(frames=frames, mode="diagnose", time=time.time(), **m)) + "\n")
 

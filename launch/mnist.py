@@ -39,6 +39,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
   except (ValueError, FileNotFoundError) as e:
     raise runtime.UsageError(str(e)) from None
   # Fields added after runs were made, with the value that gives the older behaviour.
+  runtime.claim_workdir(config.workdir)
   runtime.guard_config(config.workdir, config, added_fields={
       "reward": "correct", "samples_per_image": 1, "squash_location": True,
       "position_weight": 0.0, "position_loss_steps": 0})

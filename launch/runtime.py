@@ -16,9 +16,13 @@ import threading
 import time
 from typing import Any, Mapping
 
+import atexit
+import socket
+
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorboardX
 from absl import flags, logging
 from ml_collections import ConfigDict
 
@@ -131,7 +135,8 @@ def format_eta(seconds: float) -> str:
 
 
 class Progress:
-  """Prints one progress line per `every_s` seconds and appends metrics to `workdir/metrics.jsonl`.
+  """Prints one progress line per `every_s` seconds and appends metrics to `workdir/metrics.jsonl`
+  and to TensorBoard event files in `workdir` (`tensorboard --logdir workdirs/`).
 
   Only process 0 writes, so multi-host runs produce one log.
   """
@@ -146,6 +151,7 @@ class Progress:
     if workdir and self._is_writer:
       os.makedirs(workdir, exist_ok=True)
       self._metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+      self._events = tensorboardX.SummaryWriter(workdir, flush_secs=10)
     self._last_time = time.time()
     self._last_step = start_step
     self._last_items = 0.0
@@ -180,10 +186,15 @@ class Progress:
               **{k: float(np.asarray(v)) for k, v in metrics.items()}}
     self._metrics_file.write(json.dumps(record) + "\n")
     self._metrics_file.flush()
+    for name, value in record.items():
+      if name not in ("step", "time") and math.isfinite(value):
+        self._events.add_scalar(name, value, global_step=int(step), walltime=record["time"])
 
   def close(self):
     if self._metrics_file is not None:
       self._metrics_file.close()
+      self._events.close()
+      self._metrics_file = None
 
 
 def read_metrics(workdir: str) -> list[dict]:
@@ -249,6 +260,65 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     else:
       out[f"{prefix}{key}"] = value
   return out
+
+
+LOCK_FILE = "writer.lock"
+
+
+def claim_workdir(workdir: str) -> None:
+  """Makes this process the only writer of `workdir` until it exits (process 0 of a multi-host
+  run claims it for all processes).
+
+  A lock file names the writer's host and PID. A lock left by a dead process on this host (a run
+  killed with -9) is taken over; a live writer, or one on another host, is a UsageError.
+  """
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK_FILE)
+  me = {"host": socket.gethostname(), "pid": os.getpid()}
+  while True:
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      try:
+        with open(path) as f:
+          owner = json.load(f)
+      except (OSError, ValueError):  # Half-written by a process that died mid-claim.
+        owner = {"host": me["host"], "pid": -1}
+      if owner == me:
+        return
+      if owner.get("host") != me["host"] or _pid_alive(owner.get("pid", -1)):
+        raise UsageError(
+            f"{workdir} is in use by pid {owner.get('pid')} on {owner.get('host')}; stop that run "
+            f"or use another --workdir (delete {path} if that run is gone).") from None
+      os.remove(path)  # Its writer is dead: take over.
+      continue
+    with os.fdopen(fd, "w") as f:
+      json.dump(me, f)
+    atexit.register(_release, path, me)
+    return
+
+
+def _pid_alive(pid: int) -> bool:
+  if pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, owned by someone else.
+    return True
+  return True
+
+
+def _release(path: str, me: dict) -> None:
+  try:
+    with open(path) as f:
+      if json.load(f) == me:
+        os.remove(path)
+  except (OSError, ValueError):
+    pass
 
 
 def write_json_atomic(path: str, value) -> None:

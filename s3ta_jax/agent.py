@@ -84,7 +84,7 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   c.query_hidden = (256, 128)  # The final layer has num_heads * (Ck + Cs) = 288 units.
   c.answer_hidden = (512, 256)
   c.core_lstm = 256
-  c.head_hidden = 128
+  c.head_hidden = 128  # 0: the heads read the policy LSTM directly, as in the LSTM baseline.
   # Baselines (IMPALA deep ResNet).
   c.resnet_channels = (16, 32, 32)
   c.resnet_blocks = 2
@@ -240,7 +240,7 @@ class Agent(nn.Module):
       if c.core_input_norm:
         self.core_input_norm = nn.LayerNorm(name="core_input_norm")
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
-      self.head_hidden = nn.Dense(c.head_hidden)
+      self.head_hidden = nn.Dense(c.head_hidden) if c.head_hidden else None
     else:
       self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks, c.resnet_fc)
       if c.kind == "lstm":
@@ -343,7 +343,7 @@ class Agent(nn.Module):
     if c.core_input_norm:
       core_in = self.core_input_norm(core_in)
     (core_c, core_h), core_out = self.core((state.core_c, state.core_h), core_in)  # eq. 6
-    features = nn.relu(self.head_hidden(core_out))
+    features = nn.relu(self.head_hidden(core_out)) if c.head_hidden else core_out
     for name, x in [("attention", weights), ("answers", answers), ("answer_inputs", answer_in),
                     ("answer_processor", core_in), ("policy_core", core_out),
                     ("output_hidden", features)]:

@@ -87,3 +87,16 @@ def test_a_negative_output_bias_kills_every_answer_processor_unit():
                              "catch", num_envs=4, steps=8)
   assert healthy["core_input_dead"] < 0.9
   assert dead["core_input_dead"] == 1.0  # ReLU(x - 100) is 0 for every screen.
+
+
+def test_object_attention_mass_sums_the_weights_of_the_cells_an_object_touches():
+  rng = np.random.default_rng(0)
+  attention = rng.random((3, 2, 11, 11))
+  mask = np.zeros((3, 84, 84), bool)
+  mask[0, 0, 0] = True                # Cell (0, 0).
+  mask[1, 7:9, 80:84] = True          # Rows 7-8 straddle cells 0 and 1; columns 80+ are cell 10.
+  expected = np.zeros((3, 2))
+  for b, cells in ((0, [(0, 0)]), (1, [(0, 10), (1, 10)])):
+    for n in range(2):
+      expected[b, n] = sum(attention[b, n, i, j] for i, j in cells)
+  np.testing.assert_allclose(diagnostics.object_attention_mass(attention, mask), expected)

@@ -18,6 +18,10 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
                    1/(h*w) for uniform attention (the answer is a spatial mean and carries no
                    position), 1 for one-hot attention. NaN for agents without attention.
 
+  ball_attention, paddle_attention  (Catch only) per head, the attention mass on the map cells
+                   that hold the ball / the paddle; `*_cells` is the mass uniform attention puts
+                   there. A head that ignores an object has far less than uniform on it.
+
 `python -m launch.evaluate_atari --workdir=DIR --diagnose` prints them for a trained agent.
 """
 from __future__ import annotations
@@ -36,6 +40,22 @@ def lstm_gate_preactivations(cell_params, inputs: jax.Array, h: jax.Array) -> ja
   `OptimizedLSTMCell` (parameters ii/if/ig/io: input kernels, hi/hf/hg/ho: hidden kernel + bias)."""
   return jnp.stack([inputs @ cell_params[f"i{g}"]["kernel"] + h @ cell_params[f"h{g}"]["kernel"]
                     + cell_params[f"h{g}"]["bias"] for g in "ifgo"])
+
+
+def object_attention_mass(attention: np.ndarray, pixel_mask: np.ndarray) -> np.ndarray:
+  """Per head, the attention on the map cells that contain any pixel of `pixel_mask`.
+
+  attention [B, N, h, w]; pixel_mask [B, H, W] bool. Pixel row p falls in cell p // s with
+  s = ceil(H / h), the vision core's total stride under 'SAME' padding (columns alike). -> [B, N].
+  """
+  b, _, h, w = attention.shape
+  height, width = pixel_mask.shape[1:]
+  rows = np.minimum(np.arange(height) // -(-height // h), h - 1)
+  cols = np.minimum(np.arange(width) // -(-width // w), w - 1)
+  cells = np.zeros((b, h, w), bool)
+  env, r, c = np.nonzero(pixel_mask)
+  cells[env, rows[r], cols[c]] = True
+  return np.einsum("bnhw,bhw->bn", attention, cells)
 
 
 def _core_input(intermediates):
@@ -76,7 +96,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
                      else jnp.full((num_envs,), jnp.nan))
     action = jax.random.categorical(key, out.logits).astype(jnp.int32)
-    return action, new_state, out.value, saturated, attention_max, spread, unit_max
+    return action, new_state, out.value, saturated, attention_max, spread, unit_max, out.attention
 
   state = agent.initial_state(num_envs)
   action = np.zeros(num_envs, np.int32)
@@ -84,6 +104,9 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   first = np.ones(num_envs, bool)
   key = jax.random.PRNGKey(seed)
   value_std, saturation, attention_max, input_spread = [], [], [], []
+  objects = {name: [] for name in ("ball_attention", "ball_cells", "paddle_attention",
+                                   "paddle_cells")}
+  is_catch = envs_lib._norm(env_name) == "catch"
   unit_max = None
   env.async_reset()
   try:
@@ -92,7 +115,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
       order = np.argsort(ts.env_id)  # Sync mode returns every env, in any order.
       obs, done = ts.obs[order], ts.done[order]
       key, sub = jax.random.split(key)
-      new_action, new_state, value, sat, att, spread, step_max = step(
+      new_action, new_state, value, sat, att, spread, step_max, maps = step(
           params, obs, action, np.clip(reward, -1.0, 1.0), first, state, sub)
       live = ~done  # A terminal observation is not an agent step (as in the actor).
       if live.sum() > 1:
@@ -102,6 +125,14 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
         input_spread.append(float(spread))
         step_max = np.asarray(step_max)
         unit_max = step_max if unit_max is None else np.maximum(unit_max, step_max)
+        maps = np.asarray(maps)[live]
+        if is_catch and maps.shape[1] and maps.shape[2] * maps.shape[3] > 1:
+          uniform = np.full(maps.shape[:1] + (1,) + maps.shape[2:], 1.0 / np.prod(maps.shape[2:]))
+          # catch_env draws the ball in red + blue, the paddle in green + blue.
+          for name, channel in (("ball", 0), ("paddle", 1)):
+            mask = obs[live][..., channel] > 0
+            objects[f"{name}_attention"].append(object_attention_mass(maps, mask).mean(0))
+            objects[f"{name}_cells"].append(object_attention_mass(uniform, mask).mean())
       # Envs at a terminal observation keep their state; they restart next step.
       state = jax.tree.map(lambda new, old: np.where(
           live.reshape((-1,) + (1,) * (np.ndim(new) - 1)), new, old), new_state, state)
@@ -115,4 +146,5 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
               attention_max=float(np.mean(attention_max)),
               core_input_spread=float(np.mean(input_spread)),
               core_input_dead=float(np.mean(unit_max <= 0)) if unit_max is not None and
-              unit_max.size else float("nan"))
+              unit_max.size else float("nan"),
+              **{k: np.mean(v, 0).tolist() for k, v in objects.items() if v})

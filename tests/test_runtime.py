@@ -1,0 +1,74 @@
+"""The workdir protocol shared by every training launch: one writer, TensorBoard events."""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+from tensorboardX.proto import event_pb2
+
+from launch import runtime
+
+
+def read_scalars(workdir):
+  """{tag: [(step, value)]} from the TFRecord event files in `workdir`, parsed by hand."""
+  scalars = {}
+  for name in sorted(os.listdir(workdir)):
+    if not name.startswith("events.out.tfevents"):
+      continue
+    data = open(os.path.join(workdir, name), "rb").read()
+    pos = 0
+    while pos < len(data):  # Record: u64 length, u32 crc, payload, u32 crc.
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      pos += 12 + length + 4
+      for v in event.summary.value:
+        scalars.setdefault(v.tag, []).append((event.step, v.simple_value))
+  return scalars
+
+
+def test_progress_writes_the_metrics_to_tensorboard_as_to_jsonl(tmp_path):
+  progress = runtime.Progress(str(tmp_path), total_steps=10)
+  progress.write(3, {"loss": 0.5, "return_mean": -1.25})
+  progress.write(7, {"loss": 0.25, "nan_metric": float("nan")})
+  progress.close()
+  scalars = read_scalars(tmp_path)
+  assert scalars["loss"] == [(3, 0.5), (7, 0.25)]
+  assert scalars["return_mean"] == [(3, -1.25)]
+  assert "nan_metric" not in scalars and "time" not in scalars
+  lines = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in lines] == [3, 7]
+
+
+def test_a_live_writer_keeps_its_workdir(tmp_path):
+  other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    (tmp_path / runtime.LOCK_FILE).write_text(
+        json.dumps({"host": os.uname().nodename, "pid": other.pid}))
+    with pytest.raises(runtime.UsageError, match=f"in use by pid {other.pid}"):
+      runtime.claim_workdir(str(tmp_path))
+  finally:
+    other.kill()
+    other.wait()
+
+
+def test_a_dead_writers_lock_is_taken_over_and_a_second_claim_is_refused(tmp_path):
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  (tmp_path / runtime.LOCK_FILE).write_text(
+      json.dumps({"host": os.uname().nodename, "pid": int(dead.stdout)}))
+  runtime.claim_workdir(str(tmp_path))
+  assert json.loads((tmp_path / runtime.LOCK_FILE).read_text())["pid"] == os.getpid()
+  runtime.claim_workdir(str(tmp_path))  # The same process may claim again.
+  # Another process on this host is refused while this one lives.
+  second = subprocess.run(
+      [sys.executable, "-c", f"from launch import runtime; runtime.claim_workdir({str(tmp_path)!r})"],
+      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert second.returncode != 0 and f"in use by pid {os.getpid()}" in second.stderr
+
+
+def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
+  (tmp_path / runtime.LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+  with pytest.raises(runtime.UsageError, match="on elsewhere"):
+    runtime.claim_workdir(str(tmp_path))
