@@ -141,8 +141,8 @@ def main(argv):
         f"medians of {args.repeats} calls after compile + 1 warm-up\n")
   print_shapes_and_params()
   peak = bench_util.matmul_peak_gflops()
-  print(f"\n== speed (a 2048^2 f32 matmul runs at {peak:,.1f} GFLOP/s here; XLA counts each call's "
-        "FLOPs) ==", flush=True)
+  print(f"\n== speed (a 2048^2 f32 matmul runs at {peak:,.1f} GFLOP/s here; FLOPs are "
+        "matmuls + convolutions of the jaxpr) ==", flush=True)
   for size in args.sizes.split(","):
     for kind in args.kinds.split(","):
       time_agent(size, kind, args, peak)
