@@ -1,15 +1,20 @@
-"""Multi-host learner for real: two processes on 127.0.0.1 (gloo collectives), two CPU devices each.
+"""Multi-host for real: two processes on 127.0.0.1 (gloo collectives), two CPU devices each.
 
+The learner:
 Each process feeds its half of the same global batches; after N updates the parameters must be
 bit-identical across the processes (one SPMD program, replicated outputs) and equal to the
 single-process, two-device update on the whole batches up to float summation order: the psum
 over 4 devices adds the per-device gradients in a different order than over 2, so we allow
 rtol 1e-5 / atol 1e-6.
+
+The trainer: when one process's actors crash after a few updates, both processes stop with
+`ActorCrashed` instead of the healthy one waiting in the next all-reduce.
 """
 import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -83,5 +88,63 @@ def test_two_processes_match_each_other_and_single_process(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+CRASHED_EXIT = 3
+
+
+def crash_worker(port: int, process_id: int):
+  """Trains the tiny agent on Catch; process 1's envs die after a few updates."""
+  import jax
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
+  sys.path.insert(0, os.path.dirname(__file__))
+  from test_impala_actor import ExplodingEnvs, _catch_config
+  from s3ta_jax.impala import system
+
+  config = _catch_config()
+  config.batch_size = 4  # One unroll per learner device.
+  trainer = system.Trainer(config)
+  if process_id == 1:
+    def exploding(i):
+      def make():
+        env = ExplodingEnvs(4, 2, 12, 10)
+        env.calls = -60  # recv() raises on its 66th call: after several updates.
+        return env
+      return make
+    trainer.start_actors(make_env=exploding)
+  try:
+    trainer.run(max_seconds=200)
+  except system.ActorCrashed as e:
+    print(f"process {process_id}: ActorCrashed after {trainer.step} updates: {e}", flush=True)
+    os._exit(CRASHED_EXIT)  # Skip jax.distributed's exit barrier: the peer may be gone.
+  print(f"process {process_id}: finished without a crash", flush=True)
+
+
+def test_an_actor_crash_in_one_process_stops_every_process(tmp_path):
+  port = _free_port()
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+             JAX_PLATFORMS="cpu")
+  start = time.time()
+  procs = [subprocess.Popen([sys.executable, __file__, "crash", str(port), str(pid)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for pid in (0, 1)]
+  logs = []
+  try:
+    for p in procs:
+      logs.append(p.communicate(timeout=150)[0])
+  finally:
+    for p in procs:
+      p.kill()
+  for p, log in zip(procs, logs):
+    assert p.returncode == CRASHED_EXIT, log[-3000:]
+  assert "boom: emulator died" in logs[1]
+  assert "the actors of process [1] crashed" in logs[0]
+  updates = int(logs[0].split("ActorCrashed after ")[1].split()[0])
+  assert updates >= 1, logs[0][-2000:]  # It crashed mid-training, not before the first update.
+  assert time.time() - start < 150
+
+
 if __name__ == "__main__":
-  worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+  if sys.argv[1] == "crash":
+    crash_worker(int(sys.argv[2]), int(sys.argv[3]))
+  else:
+    worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

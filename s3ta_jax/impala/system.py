@@ -15,6 +15,7 @@ from typing import Callable
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from s3ta_jax.impala import agents as agents_lib
 from s3ta_jax.impala import envs as envs_lib
@@ -157,6 +158,28 @@ class Trainer:
     trajs = [self.next_trajectory() for _ in range(self.local_batch)]
     return stack_trajectories(trajs)
 
+  def next_batch_everywhere(self):
+    """`next_batch`, and every process learns whether another one's actors crashed.
+
+    A process whose actors crash cannot join the next update's all-reduce, so the others would
+    wait in it forever. Instead each process, once it has its batch (or its crash), joins a small
+    all-gather of crash flags before the update, and all of them raise together.
+    """
+    try:
+      batch, error = self.next_batch(), None
+    except ActorCrashed as e:
+      batch, error = None, e
+    if jax.process_count() > 1:
+      flags = multihost_utils.process_allgather(np.array([error is not None], np.int32))
+      crashed = [i for i, f in enumerate(np.asarray(flags).reshape(-1)) if f]
+      if crashed and error is None:
+        self.stop.set()
+        raise ActorCrashed(f"the actors of process {crashed} crashed (that process prints the "
+                           f"error); process {jax.process_index()} stops too")
+    if error is not None:
+      raise error
+    return batch
+
   def update(self, batch, init_state):
     traj, init_state = self.learner.shard_batch(batch, init_state)
     self.params, self.opt_state, metrics = self.learner.update(
@@ -188,7 +211,7 @@ class Trainer:
       while self.frames < total_frames:
         if max_seconds is not None and time.time() - start > max_seconds:
           break
-        batch, init_state = self.next_batch()
+        batch, init_state = self.next_batch_everywhere()
         metrics = self.update(batch, init_state)
         returns, _ = self.episodes.drain()
         recent.extend(returns)
