@@ -24,6 +24,9 @@ setuptools.setup(
         "tensorboardX",  # TensorBoard event files without TensorFlow (every training launch).
     ],
     extras_require={
+        # MP4 attention videos (launch.visualize_s3ta); imageio-ffmpeg ships its own ffmpeg, so
+        # nothing is needed from the system. Without it the video is written as a GIF.
+        "video": ["imageio", "imageio-ffmpeg"],
         "dev": [
             "pytest",
             "pytest-xdist",  # Two workers halve CI wall time on the 2-core machine.

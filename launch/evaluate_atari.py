@@ -18,8 +18,6 @@ import json
 import os
 import time
 
-import jax
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
@@ -31,28 +29,6 @@ _MODE = flags.DEFINE_enum("mode", "both", ["greedy", "stochastic", "both"], "Act
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 27000, "Agent steps per game at most (x4 frames).")
 _SEED = flags.DEFINE_integer("seed", 0, "Environment and sampling seed.")
 _DIAGNOSE = flags.DEFINE_bool("diagnose", False, "Print collapse diagnostics instead of scores.")
-
-
-def load(workdir: str):
-  """(config, agent, params, frames) from a training workdir."""
-  from s3ta_jax.impala import agents, learner as learner_lib, system
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise runtime.UsageError(f"{path} not found; pass the --workdir of a launch.atari run.")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  agent_config = config.agent
-  frame_shape = agents.frame_shape(agent_config)
-  agent = agents.build(agent_config, system.num_actions_of(config, frame_shape))
-  params = agent.init_params(jax.random.PRNGKey(0))
-  like = dict(params=params, opt_state=learner_lib.make_optimizer(config).init(params),
-              frames=np.int64(0), step=np.int64(0))
-  ckpt = runtime.Checkpointer(workdir)
-  if ckpt.latest_step() is None:
-    raise runtime.UsageError(f"no checkpoint under {ckpt.directory}; train first.")
-  state = ckpt.restore(like)
-  ckpt.close()
-  return config, agent, state["params"], int(state["frames"])
 
 
 def diagnose(config, agent, params, frames):
@@ -83,7 +59,7 @@ def main(argv):
   if not _WORKDIR.value:
     raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
   from s3ta_jax.impala import evaluation, human_scores
-  config, agent, params, frames = load(_WORKDIR.value)
+  config, agent, params, frames = runtime.restore_atari_workdir(_WORKDIR.value)
   if _DIAGNOSE.value:
     diagnose(config, agent, params, frames)
     return

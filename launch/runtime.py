@@ -358,3 +358,18 @@ class Checkpointer:
   def close(self):
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def restore_atari_workdir(workdir: str):
+  """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint, or one clear
+  `UsageError` (`s3ta_jax.impala.workdir` does the work)."""
+  from s3ta_jax.impala import workdir as workdir_lib
+  try:
+    workdir_lib.read_config(workdir)
+    checkpointer = Checkpointer(workdir)
+    try:
+      return workdir_lib.restore(workdir, checkpointer)
+    finally:
+      checkpointer.close()
+  except FileNotFoundError as e:
+    raise UsageError(str(e)) from None

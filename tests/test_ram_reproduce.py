@@ -13,7 +13,7 @@ import pytest
 
 from configs import mnist_base
 from launch import reproduce, runtime, search_ram, visualize_ram
-from ram_jax import data, glimpse, train
+from ram_jax import analysis, data, glimpse, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,7 +41,7 @@ def test_path_centres_match_the_pixels_the_sensor_reads():
 def test_offsets_from_digit_are_measured_from_the_pixel_the_sensor_centres_on():
   # (x, y) = (0, 0) on a 60x60 image is pixel edge (30, 30); (1, -1) is (0, 60); (-2, 5) clips.
   locations = np.array([[[0.0, 0.0], [1.0, -1.0], [-2.0, 5.0]]], np.float32)
-  offsets = visualize_ram.offsets_from_digit(locations, np.array([[30, 26]]), 60, 60)
+  offsets = analysis.offsets_from_digit(locations, np.array([[30, 26]]), 60, 60)
   np.testing.assert_array_equal(offsets, [[[0, 4], [-30, 34], [30, -26]]])
 
 
@@ -72,7 +72,7 @@ def test_brightest_window_looks_at_the_brightest_blob_of_the_coarsest_scale():
   images[0, 42:54, 10:22] = 1.0  # Blocks 9..11 x 1..3 of the 48-pixel patch around (30, 30).
   locations = np.array([[0, 0], [1, 1], [-1, 0.5], *rng.uniform(-1, 1, (3, 2))], np.float32)
   rho = glimpse.retina(jnp.asarray(images), locations, 12, 3)
-  got = visualize_ram.brightest_window(rho, jnp.asarray(locations), (60, 60))
+  got = analysis.brightest_window(rho, jnp.asarray(locations), (60, 60))
   got_pixels = np.asarray(glimpse.location_to_pixel(got, 60, 60))
   np.testing.assert_array_equal(got_pixels[0], [48, 16])  # The square's centre.
   expected = brightest_window_reference(images[..., 0], locations, 12, 3)
@@ -109,7 +109,7 @@ def test_policy_stats_measure_a_fixed_policy_against_the_digits_drawn():
   action["bias"] = -jnp.mean(centre_gaze(), 0)  # Centred logits: not every image one class.
   labels = np.asarray(jnp.argmax(centre_gaze(), -1))
   head["bias"] = jnp.arctanh(jnp.array([0.5, -0.5]))
-  stats = visualize_ram.policy_stats(model, params, config, task, images, labels, 20)
+  stats = analysis.policy_stats(model, params, config, task, images, labels, 20)
   # Reference from the pixels: (x, y) = (0.5, -0.5) is pixel edge (row 10, col 30).
   corners = np.array([[r.min(), c.min()] for r, c in
                       (np.nonzero(np.round(im[..., 0] * 255) > 0) for im in np.asarray(x))])
@@ -148,7 +148,7 @@ def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
   there = rng.uniform(-1, 1, (5, 2)).astype(np.float32)
   key = jax.random.PRNGKey(3)
   params = model.init(jax.random.PRNGKey(0), images, key)["params"]
-  forced = visualize_ram.apply_with_glimpses_at(model, params, images, key, there)
+  forced = analysis.apply_with_glimpses_at(model, params, images, key, there)
   free = model.apply({"params": params}, images, key, deterministic=True)
   np.testing.assert_array_equal(forced["locations"][:, 0], free["locations"][:, 0])  # Random.
   for t in (1, 2):

@@ -1,0 +1,193 @@
+"""Pictures of what a trained Atari / Catch agent attends to (Mott et al. 2019, section 4.1).
+
+  python -m launch.visualize_s3ta --workdir=workdirs/s3ta_breakout [--steps=300] [--out_dir=DIR]
+      [--baseline_workdir=workdirs/lstm_breakout]
+
+Plays `--steps` greedy steps from the latest checkpoint and writes into `--out_dir` (default
+WORKDIR/figures):
+  attention.mp4      one panel per head: the frame, bright where that head attends (Fig. 2), then
+                     per head its what/where contribution (eq. 11: red = content, blue = space,
+                     Fig. 5); action and value on top. `attention.gif` when no MP4 encoder is
+                     installed (`pip install -e ".[video]"` adds imageio-ffmpeg).
+  what_where.png     frames x heads of the attention and the what/where maps (Fig. 5 layout).
+  marginals.png      per head, the row and column sums of the maps at the chosen frames (Fig. 12).
+  saliency.png       perturbation saliency (Greydanus et al. 2017, Fig. 6) of the policy and the
+                     value beside the attention, and of `--baseline_workdir`'s agent if given.
+  follows_ball.json  (Catch) distance in cells from the most peaked head's peak to the ball, against
+                     a uniform map and the best fixed map, and whether the peak moves when the
+                     ball is moved in the frame (`s3ta_jax.interpret.ball_following`).
+The functions behind each file are in `s3ta_jax.interpret`.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib
+import numpy as np
+from absl import app, flags, logging
+
+matplotlib.use("Agg")  # Files only; no display on servers.
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
+
+from launch import runtime
+from s3ta_jax import interpret
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A launch.atari workdir.")
+_BASELINE = flags.DEFINE_string("baseline_workdir", None, "A baseline's workdir, for saliency.")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write (default WORKDIR/figures).")
+_STEPS = flags.DEFINE_integer("steps", 300, "Greedy agent steps to play and draw.")
+_STILLS = flags.DEFINE_integer("stills", 6, "Frames in the what/where, marginals and saliency figures.")
+_FPS = flags.DEFINE_integer("fps", 15, "Video frames per second.")
+_SEED = flags.DEFINE_integer("seed", 0, "Environment seed.")
+_SCALE = flags.DEFINE_integer("scale", 3, "Pixel upscaling of the video panels.")
+
+
+def video_frames(rec: dict, scale: int) -> list[np.ndarray]:
+  """One image per agent step: [attention panels | what/where panels] with a caption."""
+  images = []
+  heads = rec["attention"].shape[1]
+  hw = rec["frames"].shape[1:3]
+  for t in range(len(rec["frames"])):
+    frame = rec["frames"][t]
+    top = [interpret.attention_overlay(frame, rec["attention"][t, n]) for n in range(heads)]
+    bottom = [interpret.what_where_image(rec["contribution"][t, n], hw) for n in range(heads)]
+    grid = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
+    grid = np.kron(grid, np.ones((scale, scale, 1), np.uint8))
+    caption = np.zeros((16, grid.shape[1], 3), np.uint8)
+    image = Image.fromarray(np.concatenate([caption, grid], 0))
+    ImageDraw.Draw(image).text(
+        (4, 2), f"step {t}  action {rec['action'][t]}  value {rec['value'][t]:+.3f}  "
+        "top: attention per head; bottom: what (red) / where (blue)", fill=(255, 255, 255))
+    images.append(np.asarray(image))
+  return images
+
+
+def write_video(images: list[np.ndarray], out_dir: str, fps: int) -> str:
+  """MP4 through imageio-ffmpeg when installed, else an animated GIF (pillow). Returns the path."""
+  try:
+    import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
+    import imageio_ffmpeg  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    imageio = None
+  if imageio is not None:
+    path = os.path.join(out_dir, "attention.mp4")
+    # H.264 wants even sizes.
+    images = [im[:im.shape[0] // 2 * 2, :im.shape[1] // 2 * 2] for im in images]
+    imageio.mimwrite(path, images, fps=fps, macro_block_size=1)
+    return path
+  path = os.path.join(out_dir, "attention.gif")
+  frames = [Image.fromarray(im) for im in images]
+  frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+  return path
+
+
+def plot_what_where(rec: dict, steps: list[int], path: str):
+  heads = rec["attention"].shape[1]
+  hw = rec["frames"].shape[1:3]
+  fig, axes = plt.subplots(len(steps), 1 + 2 * heads, figsize=(2 * (1 + 2 * heads), 2 * len(steps)),
+                           squeeze=False)
+  for row, t in enumerate(steps):
+    panels = [("frame", rec["frames"][t])]
+    panels += [(f"head {n} attention", interpret.attention_overlay(rec["frames"][t],
+                                                                   rec["attention"][t, n]))
+               for n in range(heads)]
+    panels += [(f"head {n} what/where", interpret.what_where_image(rec["contribution"][t, n], hw))
+               for n in range(heads)]
+    for ax, (title, image) in zip(axes[row], panels):
+      ax.imshow(image)
+      ax.set_xticks([]), ax.set_yticks([])
+      if row == 0:
+        ax.set_title(title, fontsize=8)
+    axes[row, 0].set_ylabel(f"step {t}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def plot_marginals(rec: dict, steps: list[int], path: str):
+  heads = rec["attention"].shape[1]
+  rows, cols = interpret.marginals(rec["attention"][steps])  # [S, N, h], [S, N, w]
+  fig, axes = plt.subplots(2, heads, figsize=(3 * heads, 5), squeeze=False)
+  for n in range(heads):
+    for s, t in enumerate(steps):
+      axes[0, n].plot(cols[s, n], label=f"step {t}")
+      axes[1, n].plot(rows[s, n])
+    axes[0, n].set_title(f"head {n}: sum over rows (x)", fontsize=8)
+    axes[1, n].set_title(f"head {n}: sum over columns (y)", fontsize=8)
+  axes[0, 0].legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def plot_saliency(recs: dict[str, dict], steps: list[int], path: str):
+  """Rows: frames; columns per agent: policy and value saliency over the frame, and the attention
+  summed over heads (S3TA agents)."""
+  columns = []
+  for name, rec in recs.items():
+    columns += [(name, "policy"), (name, "value")]
+    if rec["attention"].shape[1]:
+      columns.append((name, "attention"))
+  fig, axes = plt.subplots(len(steps), len(columns), figsize=(2.2 * len(columns), 2.2 * len(steps)),
+                           squeeze=False)
+  for row, t in enumerate(steps):
+    for ax, (name, what) in zip(axes[row], columns):
+      rec = recs[name]
+      frame = rec["frames"][t]
+      if what == "attention":
+        ax.imshow(interpret.attention_overlay(frame, rec["attention"][t].sum(0)))
+      else:
+        policy, value, _ = rec["saliency"][t]
+        s = policy if what == "policy" else value
+        ax.imshow(frame)
+        ax.imshow(s, extent=(0, frame.shape[1], frame.shape[0], 0), cmap="magma", alpha=0.6)
+      ax.set_xticks([]), ax.set_yticks([])
+      if row == 0:
+        ax.set_title(f"{name}: {what}", fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  if not _WORKDIR.value:
+    raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
+  out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "figures")
+  os.makedirs(out_dir, exist_ok=True)
+  config, agent, params, frames = runtime.restore_atari_workdir(_WORKDIR.value)
+  n = _STEPS.value
+  stills = sorted(set(np.linspace(n // 10, n - 1, _STILLS.value).astype(int).tolist()))
+  print(f"{config.env_name} after {frames:,} frames: playing {n} greedy steps", flush=True)
+  rec = interpret.record(agent, params, config.env_name, n, seed=_SEED.value,
+                         saliency_steps=tuple(stills))
+  recs = {agent.config.kind: rec}
+  if _BASELINE.value:
+    b_config, b_agent, b_params, _ = runtime.restore_atari_workdir(_BASELINE.value)
+    if b_config.env_name != config.env_name:
+      raise runtime.UsageError(f"--baseline_workdir plays {b_config.env_name}, not "
+                               f"{config.env_name}")
+    recs[f"baseline {b_agent.config.kind}"] = interpret.record(
+        b_agent, b_params, config.env_name, n, seed=_SEED.value, saliency_steps=tuple(stills))
+  written = []
+  if rec["attention"].shape[1]:
+    written.append(write_video(video_frames(rec, _SCALE.value), out_dir, _FPS.value))
+    written.append(os.path.join(out_dir, "what_where.png"))
+    plot_what_where(rec, stills, written[-1])
+    written.append(os.path.join(out_dir, "marginals.png"))
+    plot_marginals(rec, stills, written[-1])
+  written.append(os.path.join(out_dir, "saliency.png"))
+  plot_saliency(recs, stills, written[-1])
+  if config.env_name == "catch" and rec["attention"].shape[1]:
+    result = interpret.ball_following(agent, params, seed=_SEED.value)
+    written.append(os.path.join(out_dir, "follows_ball.json"))
+    runtime.write_json_atomic(written[-1], dict(frames=frames, workdir=_WORKDIR.value, **result))
+    print(json.dumps(result, indent=1))
+  print("wrote " + ", ".join(written), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(lambda argv: runtime.run_main(main, argv))
