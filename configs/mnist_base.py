@@ -47,6 +47,9 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   c.baseline_weight = 0.01
   # REINFORCE's gradient also trains the core and glimpse networks (sec. 3.2, see ram_jax.model).
   c.reinforce_to_core = False
+  # The rectifier core's recurrent block starts as the identity, bias 0 (IRNN, Le et al. 2015), so
+  # the state persists across glimpses from the start; the paper does not give the core's init.
+  c.core_identity_init = False
   # tanh on the location policy's mean; False is the paper's f_l(h) = Linear(h) (sec. 4), whose
   # means leave the image and stay there (60×60 clutter, 30k updates: 16.5% against 13.5%).
   c.squash_location = True
@@ -77,6 +80,7 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   c.warmup_steps = 500
   c.final_lr_fraction = 0.01
   c.momentum = 0.9
+  c.nesterov = False  # Nesterov momentum (not the paper's; amasky's Chainer RAM uses it).
   c.max_grad_norm = 0.0  # 0 disables clipping (global-norm clipping).
   c.num_train_steps = 100_000
   c.seed = 0

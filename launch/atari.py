@@ -12,6 +12,8 @@ process_id off TPU pods and SLURM) on every process.
 """
 from __future__ import annotations
 
+import os
+import sys
 
 import jax
 from absl import app
@@ -49,7 +51,12 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   init_distributed(config)
   from s3ta_jax.impala import system
   runtime.claim_workdir(config.workdir)
-  runtime.guard_config(config.workdir, config)
+  # Agent options added after workdirs were made, at the values that give the older behaviour.
+  runtime.guard_config(config.workdir, config, added_fields={"agent.vision_lstm": True,
+                                                             "agent.conv_lstm_forget_bias": 1.0})
+  if jax.process_index() == 0:  # How this run was made, for run records and pictures.
+    runtime.write_json_atomic(os.path.join(config.workdir, "command.json"),
+                              {"command": [sys.executable, "-m", "launch.atari", *sys.argv[1:]]})
   try:
     trainer = system.Trainer(config, runtime.Checkpointer(config.workdir))
   except ValueError as e:  # Config problems: one line naming the field and the fix.

@@ -256,11 +256,38 @@ def write_report(path: str, runs_dir: str, data_dir: str):
               "whose evaluations were not kept, and a figure drawn before is kept rather than "
               "redrawn with such points, so it may lack rows run since): "
               + ", ".join(figures) + "."]
+  lines += s3ta_lines(os.path.join(docs_dir, "run_records"))
   os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
   os.replace(tmp, path)
+
+
+def _format_measured(measured: dict) -> str:
+  return "; ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in measured.items())
+
+
+def s3ta_lines(records_dir: str) -> list[str]:
+  """The S3TA section: one row per `run_records/s3ta_*.json` written by the S3TA tools
+  (`launch.visualize_s3ta --record`), with how the agent was trained and drawn."""
+  names = sorted(f for f in os.listdir(records_dir) if f.startswith("s3ta_") and
+                 f.endswith(".json")) if os.path.isdir(records_dir) else []
+  records = [(n, read_json(os.path.join(records_dir, n))) for n in names]
+  records = [(n, r) for n, r in records if r and r.get("kind") == "s3ta_check"]
+  if not records:
+    return []
+  lines = ["", "# S3TA: checks of what trained agents attend to", "",
+           "| check | paper | ours (measured) | agent trained by | drawn by | figures | machine, date |",
+           "|---|---|---|---|---|---|---|"]
+  for name, r in records:
+    figures = ", ".join(f"[{os.path.basename(f)}]({f})" for f in r.get("figures", []))
+    lines.append(f"| {r['title']} ([record](run_records/{name})) | {r['paper']} | "
+                 f"{_format_measured(r['measured'])} (after {r['frames']:,} frames) | "
+                 f"`{r.get('train_command') or 'not recorded'}` | `{r['command']}` | {figures} | "
+                 f"{r.get('machine', '')}, {r.get('date', '')} |")
+  return lines
 
 
 def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int:

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import sys
+import time
 
 import matplotlib
 import numpy as np
@@ -42,6 +45,9 @@ _STILLS = flags.DEFINE_integer("stills", 6, "Frames in the what/where, marginals
 _FPS = flags.DEFINE_integer("fps", 15, "Video frames per second.")
 _SEED = flags.DEFINE_integer("seed", 0, "Environment seed.")
 _SCALE = flags.DEFINE_integer("scale", 3, "Pixel upscaling of the video panels.")
+_RECORD = flags.DEFINE_string(
+    "record", None, "Also write the Catch check as a run record here (e.g. "
+    "docs/run_records/s3ta_catch_follows_ball.json), listed by launch.reproduce in docs/results.md.")
 
 
 def video_frames(rec: dict, scale: int) -> list[np.ndarray]:
@@ -151,6 +157,23 @@ def plot_saliency(recs: dict[str, dict], steps: list[int], path: str):
   plt.close(fig)
 
 
+def write_record(path: str, frames: int, result: dict, written: list[str]):
+  """A run record of the Catch check: what was measured, how the agent was trained and drawn."""
+  launched = os.path.join(_WORKDIR.value, "command.json")
+  train_command = None
+  if os.path.exists(launched):
+    with open(launched) as f:
+      train_command = "python " + " ".join(json.load(f)["command"][1:])
+  docs = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # run_records/ sits in docs/.
+  runtime.write_json_atomic(path, dict(
+      kind="s3ta_check", title="Catch-as-frames: does the attention follow the ball?",
+      paper="Fig. 2: heads attend key sprites (player, enemies) and follow them",
+      frames=frames, measured=result, train_command=train_command,
+      command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
+      figures=[os.path.relpath(os.path.abspath(p), docs) for p in written],
+      machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d")))
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -186,6 +209,8 @@ def main(argv):
     written.append(os.path.join(out_dir, "follows_ball.json"))
     runtime.write_json_atomic(written[-1], dict(frames=frames, workdir=_WORKDIR.value, **result))
     print(json.dumps(result, indent=1))
+    if _RECORD.value:
+      write_record(_RECORD.value, frames, result, written)
   print("wrote " + ", ".join(written), flush=True)
 
 

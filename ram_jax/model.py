@@ -55,13 +55,24 @@ class GlimpseNetwork(nn.Module):
 class RectifierCore(nn.Module):
   """h_t = Rect(Linear(h_{t-1}) + Linear(g_t)) (sec. 4), one Dense on `[h_{t-1}, g_t]`.
 
-  Carry is `h`; call signature `(carry, x) -> (carry, h)` like Flax RNN cells.
+  Carry is `h`; call signature `(carry, x) -> (carry, h)` like Flax RNN cells. With
+  `identity_init` the block acting on h_{t-1} starts as the identity (the input block keeps its
+  default init, the bias is 0), so h carries over between glimpses until training changes it
+  (Le et al. 2015's IRNN; the paper does not say how the core is initialised).
   """
   features: int = 256
+  identity_init: bool = False
 
   @nn.compact
   def __call__(self, carry: chex.Array, inputs: chex.Array):
-    h = nn.relu(nn.Dense(self.features, name="recurrent")(jnp.concatenate([carry, inputs], -1)))
+    kernel_init = nn.initializers.lecun_normal()
+    if self.identity_init:
+      default, n = kernel_init, self.features
+
+      def kernel_init(key, shape, dtype=jnp.float32):
+        return default(key, shape, dtype).at[:n].set(jnp.eye(n, shape[1], dtype=dtype))
+    h = nn.relu(nn.Dense(self.features, kernel_init=kernel_init, name="recurrent")(
+        jnp.concatenate([carry, inputs], -1)))
     return h, h
 
   def initialize_carry(self, batch_size: int) -> chex.Array:
@@ -92,10 +103,12 @@ class LSTMCore(nn.Module):
     return (zeros, zeros)
 
 
-def make_core(kind: str, features: int, **kwargs) -> nn.Module:
-  """'rnn' (rectifier core, sec. 4) or 'lstm'."""
+def make_core(kind: str, features: int, identity_init: bool = False, **kwargs) -> nn.Module:
+  """'rnn' (rectifier core, sec. 4) or 'lstm'; `identity_init` applies to 'rnn' only."""
   if kind == "rnn":
-    return RectifierCore(features, **kwargs)
+    return RectifierCore(features, identity_init, **kwargs)
+  if identity_init:
+    raise ValueError("core_identity_init is for the rectifier core (core='rnn'), not an LSTM.")
   if kind == "lstm":
     return LSTMCore(features, **kwargs)
   raise ValueError(f"unknown core {kind!r}; use 'rnn' (rectifier, sec. 4) or 'lstm'.")
@@ -152,6 +165,7 @@ class _RAMStep(nn.Module):
   reinforce_to_core: bool
   squash_location: bool
   deterministic: bool
+  core_identity_init: bool = False
 
   @nn.compact
   def __call__(self, carry, padded, noise):
@@ -160,7 +174,8 @@ class _RAMStep(nn.Module):
                                          self.num_scales)
     g = GlimpseNetwork(self.glimpse_features, self.location_features, self.glimpse_output,
                        name="glimpse_net")(rho, location)
-    core_carry, h = make_core(self.core, self.hidden, name="core")(core_carry, g)
+    core_carry, h = make_core(self.core, self.hidden, self.core_identity_init,
+                              name="core")(core_carry, g)
     h_stopped = jax.lax.stop_gradient(h)
     location_net = LocationNetwork(self.location_std, self.squash_location, name="location_net")
     sample, mean, log_prob = location_net(h if self.reinforce_to_core else h_stopped,
@@ -203,6 +218,7 @@ class RAM(nn.Module):
   squash_location: bool = True  # tanh on the location mean; False is the paper's Linear(h).
   position_head: bool = False  # Adds `digit_positions` (see the class docstring).
   unroll: int = 1  # lax.scan unroll factor (speed only).
+  core_identity_init: bool = False  # RectifierCore's recurrent block starts as the identity.
 
   @nn.compact
   def __call__(self, images: chex.Array, key: chex.PRNGKey, deterministic: bool = False):
@@ -222,7 +238,7 @@ class RAM(nn.Module):
     step = step(image_hw, self.glimpse_size, self.num_scales, self.core, self.hidden,
                 self.glimpse_features, self.location_features, self.glimpse_output,
                 self.location_std, self.reinforce_to_core, self.squash_location, deterministic,
-                name="step")
+                self.core_identity_init, name="step")
     carry = (initial_core_carry(self.core, self.hidden, batch), first)
     (_, _), outs = step(carry, padded, noise)
     outs = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), outs)  # Time-major -> batch-major.

@@ -79,7 +79,8 @@ def make_model(config: ConfigDict) -> nn.Module:
         glimpse_output=config.glimpse_output, location_std=config.location_std,
         reinforce_to_core=config.get("reinforce_to_core", False),
         squash_location=config.get("squash_location", True),
-        position_head=config.get("position_weight", 0.0) > 0, unroll=config.get("unroll", 1))
+        position_head=config.get("position_weight", 0.0) > 0, unroll=config.get("unroll", 1),
+        core_identity_init=config.get("core_identity_init", False))
   if config.model == "fc":
     return baselines.FCBaseline(hidden=config.fc_hidden)
   if config.model == "conv":
@@ -98,7 +99,7 @@ def make_optimizer(config: ConfigDict) -> optax.GradientTransformation:
   else:
     lr = optax.linear_schedule(0.0, config.learning_rate, warmup) if warmup else config.learning_rate
   parts = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
-  parts.append(optax.sgd(lr, momentum=config.momentum))
+  parts.append(optax.sgd(lr, momentum=config.momentum, nesterov=config.get("nesterov", False)))
   return optax.chain(*parts)
 
 

@@ -13,10 +13,12 @@ Per time step t of the top-down agent (`kind="s3ta"`):
   policy core (eq. 6): LSTM 256
   outputs:             relu(Dense 128) -> policy logits, value
 
-Options not in the paper (off by default; docs/notes/2026-12-01-s3ta-learns.md says why they
-exist and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell),
+Options not in the paper (off by default; docs/notes/2026-12-0*-s3ta-*.md say why they exist
+and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell),
 `query_bias_std` (random content part of the query bias, so the first map after a reset is
-content-driven instead of uniform), `center_values` (values minus their spatial mean).
+content-driven instead of uniform), `center_values` (values minus their spatial mean),
+`vision_lstm=False` (a feed-forward 3x3 conv in place of the ConvLSTM), `conv_lstm_forget_bias`
+(the ConvLSTM's memory at initialisation).
 
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
 (ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
@@ -107,6 +109,14 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # LayerNorm on the policy LSTM's input (the answer processor's output), so a component shared
   # by every screen cannot grow until it saturates the gates.
   c.core_input_norm = False
+  # False: the vision core's last layer is a feed-forward 3x3 conv (relu) with the same channels
+  # instead of the ConvLSTM, to tell the recurrent layer's faults from the rest. Section 4.1
+  # calls the vision core "a 3 layer convolutional neural network followed by a convolutional
+  # LSTM", App. A.1.1 and Table 3 "a two layer ConvNet and a ConvLSTM" (what True builds).
+  c.vision_lstm = True
+  # Added to the ConvLSTM's forget-gate pre-activation (1: Sonnet's default, a ~3.7-step memory
+  # at initialisation; lower values make the vision core forget faster).
+  c.conv_lstm_forget_bias = 1.0
   if name == "paper":
     pass
   elif name == "small":
@@ -224,7 +234,12 @@ class Agent(nn.Module):
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
-      self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2)
+      if c.get("vision_lstm", True):
+        self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                                forget_bias=c.get("conv_lstm_forget_bias", 1.0))
+      else:
+        self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                   padding="SAME", name="vision_conv")
       if c.vision_norm:
         self.vision_norm = nn.LayerNorm(name="vision_norm")
       qsize = query_size(c)
@@ -267,6 +282,8 @@ class Agent(nn.Module):
       for conv in self.convs:
         x = nn.relu(conv(x))
         sow(f"{conv.name}_out", x)
+      if not c.get("vision_lstm", True):
+        return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
       return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
     x = self.resnet(x, lead)  # [B, resnet_fc]
     sow("resnet_out", x)
@@ -299,8 +316,11 @@ class Agent(nn.Module):
         state = state._replace(core_c=core_c, core_h=core_h)
       return state, self._heads(features, attention)
 
-    (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
-                                                            encoded)
+    if c.get("vision_lstm", True):
+      (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
+                                                              encoded)
+    else:  # The (unused) ConvLSTM state keeps the AgentState layout of the other variants.
+      vision_c, vision_h, o_vis = state.vision_c, state.vision_h, encoded
     self.sow("intermediates", "vision_core", o_vis)
     if c.vision_norm:
       o_vis = self.vision_norm(o_vis)

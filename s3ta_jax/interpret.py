@@ -40,15 +40,18 @@ def upsample(maps: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
   return maps[..., rows[:, None], cols[None, :]]
 
 
-def attention_overlay(frame: np.ndarray, attention: np.ndarray, floor: float = 0.25) -> np.ndarray:
+def attention_overlay(frame: np.ndarray, attention: np.ndarray, floor: float = 0.25,
+                      glow: float = 96.0) -> np.ndarray:
   """uint8 [H, W, 3]: the frame darkened where the map is low (Fig. 2's "bright = attended").
 
-  Pixel brightness is scaled by floor + (1 - floor) * A / max(A), so the most attended cell keeps
-  the frame as it is and unattended cells keep `floor` of it.
+  With r = A / max(A) per pixel, pixel = frame * (floor + (1 - floor) r) + glow * r: the most
+  attended cell keeps the frame and gains `glow` grey levels (so attention on a black background
+  shows), unattended cells keep `floor` of the frame.
   """
   a = upsample(np.asarray(attention, np.float64), frame.shape[:2])
-  scale = floor + (1.0 - floor) * a / max(float(a.max()), 1e-12)
-  return np.clip(frame.astype(np.float64) * scale[..., None], 0, 255).astype(np.uint8)
+  r = (a / max(float(a.max()), 1e-12))[..., None]
+  out = frame.astype(np.float64) * (floor + (1.0 - floor) * r) + glow * r
+  return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def what_where(queries: np.ndarray, keys: np.ndarray, weights: np.ndarray,

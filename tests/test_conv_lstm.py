@@ -3,6 +3,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from s3ta_jax import conv_lstm
 
@@ -46,13 +47,15 @@ def _setup(features=5, cin=3, b=2, h=6, w=4):
   return cell, params, carry, xs
 
 
-def test_step_matches_numpy():
+@pytest.mark.parametrize("forget_bias", [1.0, -2.0])
+def test_step_matches_numpy(forget_bias):
   cell, params, carry, xs = _setup()
+  cell = conv_lstm.ConvLSTMCell(5, forget_bias=forget_bias)
   assert params["params"]["input"]["kernel"].shape == (3, 3, 3, 20)
   assert params["params"]["hidden"]["kernel"].shape == (3, 3, 5, 20)
   (c, h), out = cell.apply(params, carry, xs[0])
   ref_c, ref_h = _reference_step(params, tuple(np.asarray(a, np.float64) for a in carry),
-                                 np.asarray(xs[0], np.float64))
+                                 np.asarray(xs[0], np.float64), forget_bias)
   np.testing.assert_allclose(c, ref_c, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(h, ref_h, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(out, h)

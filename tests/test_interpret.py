@@ -18,12 +18,13 @@ def test_upsample_puts_each_pixel_in_the_cell_of_its_stride():
 
 
 def test_overlay_keeps_the_peak_and_darkens_the_rest_to_the_floor():
-  frame = np.full((4, 4, 3), 200, np.uint8)
+  frame = np.full((4, 4, 3), 100, np.uint8)
   att = np.zeros((2, 2))
-  att[0, 1] = 1.0
-  out = interpret.attention_overlay(frame, att, floor=0.25)
-  assert (out[:2, 2:] == 200).all()
-  assert (out[2:, :] == 50).all() and (out[:2, :2] == 50).all()
+  att[0, 1], att[1, 1] = 1.0, 0.5
+  out = interpret.attention_overlay(frame, att, floor=0.25, glow=40.0)
+  assert (out[:2, 2:] == 100 + 40).all()
+  assert (out[2:, 2:] == int(100 * (0.25 + 0.75 * 0.5) + 20)).all()
+  assert (out[:, :2] == 25).all()
 
 
 def test_what_where_image_red_for_content_blue_for_space():

@@ -94,3 +94,18 @@ def test_policy_noise_and_deterministic_mode():
   det = apply({"params": params}, images[:8], jax.random.PRNGKey(3), deterministic=True)
   np.testing.assert_array_equal(det["sampled_locations"], det["location_means"])
   np.testing.assert_array_equal(det["locations"][:, 1:], jnp.clip(det["location_means"], -1, 1))
+
+
+def test_identity_init_core_carries_its_state_and_keeps_the_input_block():
+  n, d = 6, 4
+  core = model.RectifierCore(n, identity_init=True)
+  h = jnp.abs(jax.random.normal(jax.random.PRNGKey(1), (3, n)))
+  params = core.init(jax.random.PRNGKey(0), h, jnp.zeros((3, d)))
+  kernel = np.asarray(params["params"]["recurrent"]["kernel"])
+  np.testing.assert_array_equal(kernel[:n], np.eye(n))
+  assert np.std(kernel[n:]) > 0.1  # The input block is still random (lecun normal).
+  np.testing.assert_array_equal(params["params"]["recurrent"]["bias"], 0.0)
+  new_h, _ = core.apply(params, h, jnp.zeros((3, d)))
+  np.testing.assert_allclose(new_h, h, rtol=1e-6)  # relu(I h + 0) = h for h >= 0.
+  with pytest.raises(ValueError, match="rectifier core"):
+    model.make_core("lstm", n, identity_init=True)

@@ -216,6 +216,26 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   assert not (tmp_path / "figures" / "table_1b.png").exists()  # No run of Table 1b.
 
 
+def test_report_lists_s3ta_checks_from_their_records(tmp_path):
+  records = tmp_path / "docs" / "run_records"
+  records.mkdir(parents=True)
+  (records / "s3ta_catch_follows_ball.json").write_text(json.dumps(dict(
+      kind="s3ta_check", title="Catch check", paper="Fig. 2", frames=150400,
+      measured={"head": 0, "peak_to_ball": 0.4477}, train_command="python -m launch.atari X",
+      command="python -m launch.visualize_s3ta Y", figures=["figures/s3ta_catch/saliency.png"],
+      machine="x86_64 2 cores", date="2026-12-02")))
+  (records / "s3ta_other.json").write_text(json.dumps({"kind": "something else"}))
+  report = tmp_path / "docs" / "results.md"
+  reproduce.write_report(str(report), str(tmp_path / "runs"), "")
+  text = report.read_text()
+  assert "# S3TA: checks of what trained agents attend to" in text
+  row = [line for line in text.splitlines() if line.startswith("| Catch check")]
+  assert len(row) == 1
+  assert "head 0; peak_to_ball 0.448 (after 150,400 frames)" in row[0]
+  assert "[saliency.png](figures/s3ta_catch/saliency.png)" in row[0]
+  assert "`python -m launch.atari X`" in row[0] and "something else" not in text
+
+
 def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
   runs = tmp_path / "runs"
   run = runs / "cluttered60_conv"

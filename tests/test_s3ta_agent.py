@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from s3ta_jax import agent as agent_lib
+from s3ta_jax import conv_lstm
 
 NUM_ACTIONS = 6
 T, B = 4, 2
@@ -350,3 +351,47 @@ def test_centred_values_make_a_uniform_read_answer_zero():
   np.testing.assert_allclose(attention, 1.0 / 121, rtol=1e-6)
   np.testing.assert_allclose(im["answers"], 0.0, atol=1e-6)
   assert np.abs(im["values"]).max() > 0.1  # The basis alone has unit amplitude.
+
+
+def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
+  config = _config("no_attention")
+  config.vision_lstm = False
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
+  obs, act, rew, reset = _inputs(config)
+  state = _random_state(config)
+  (_, final), variables = agent.apply(params, obs, act, rew, reset, state, method="unroll",
+                                      mutable=["intermediates"])
+  o_vis = np.asarray(variables["intermediates"]["vision_core"][0])  # [T, B, h, w, C]
+  conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])
+  p = params["params"]["vision_conv"]
+  x = np.pad(conv1, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
+  h, w = o_vis.shape[2:4]
+  reference = sum(np.einsum("tbhwc,cd->tbhwd", x[:, :, i:i + h, j:j + w], p["kernel"][i, j])
+                  for i in range(3) for j in range(3)) + p["bias"]
+  np.testing.assert_allclose(o_vis, np.maximum(reference, 0.0), rtol=1e-4, atol=1e-5)
+  # No recurrent vision state: it comes back as passed in (zeros in env 0, reset at t=0).
+  for got, given in ((final.vision_c, state.vision_c), (final.vision_h, state.vision_h)):
+    np.testing.assert_array_equal(got[1], given[1])
+    np.testing.assert_array_equal(got[0], 0.0)
+
+
+def test_conv_lstm_forget_bias_option_reaches_the_cell():
+  config = _config("no_attention")
+  config.conv_lstm_forget_bias = -2.0
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(2))
+  obs, act, rew, reset = _inputs(config, t=1)
+  state = _random_state(config)
+  _, variables = agent.apply(params, obs, act, rew, reset, state, method="unroll",
+                             mutable=["intermediates"])
+  o_vis = np.asarray(variables["intermediates"]["vision_core"][0])[0, 1]  # t=0, env 1 (no reset)
+  cell = conv_lstm.ConvLSTMCell(config.conv_lstm_channels, forget_bias=-2.0)
+  conv1 = variables["intermediates"]["conv1_out"][0][0, 1:2]
+  (_, h), _ = cell.apply({"params": params["params"]["conv_lstm"]},
+                         (state.vision_c[1:2], state.vision_h[1:2]), conv1)
+  np.testing.assert_allclose(o_vis, np.asarray(h)[0], rtol=1e-5, atol=1e-6)
+  default = conv_lstm.ConvLSTMCell(config.conv_lstm_channels)
+  (_, h1), _ = default.apply({"params": params["params"]["conv_lstm"]},
+                             (state.vision_c[1:2], state.vision_h[1:2]), conv1)
+  assert np.abs(np.asarray(h1)[0] - o_vis).max() > 1e-3  # The bias changed the output.
