@@ -1,5 +1,6 @@
 """Interpretability tools (s3ta_jax/interpret.py) against numpy references and closed forms."""
 import math
+import sys
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -149,3 +150,23 @@ def test_ball_following_scores_a_map_on_the_ball_and_a_fixed_map():
   assert fixed["fixed_to_ball"] <= fixed["peak_to_ball"] + 1e-9
   assert seeing["fixed_to_ball"] < seeing["uniform_to_ball"]
   assert seeing["games"] >= 4  # 40 steps of 9-step games.
+
+
+def test_video_has_one_frame_per_step_and_falls_back_to_gif(tmp_path, monkeypatch):
+  from PIL import Image
+  from launch import visualize_s3ta
+  rng = np.random.default_rng(2)
+  steps, heads = 5, 3
+  rec = dict(frames=rng.integers(0, 255, (steps, 8, 6, 3)).astype(np.uint8),
+             attention=rng.random((steps, heads, 2, 2)),
+             contribution=rng.normal(size=(steps, heads, 2, 2)),
+             action=np.arange(steps), value=np.zeros(steps))
+  images = visualize_s3ta.video_frames(rec, scale=2)
+  assert len(images) == steps
+  # Two rows of panels (attention, what/where), `heads` panels of 6x2 pixels wide, a caption.
+  assert images[0].shape == (16 + 2 * 8 * 2, heads * 6 * 2, 3)
+  monkeypatch.setitem(sys.modules, "imageio", None)  # As if imageio were not installed.
+  path = visualize_s3ta.write_video(images, str(tmp_path), fps=10)
+  assert path.endswith("attention.gif")
+  with Image.open(path) as gif:
+    assert gif.n_frames == steps
