@@ -32,7 +32,6 @@ from absl import app, flags, logging
 
 matplotlib.use("Agg")  # Files only; no display on servers.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
 
 from launch import runtime
 from s3ta_jax import interpret
@@ -48,45 +47,6 @@ _SCALE = flags.DEFINE_integer("scale", 3, "Pixel upscaling of the video panels."
 _RECORD = flags.DEFINE_string(
     "record", None, "Also write the Catch check as a run record here (e.g. "
     "docs/run_records/s3ta_catch_follows_ball.json), listed by launch.reproduce in docs/results.md.")
-
-
-def video_frames(rec: dict, scale: int) -> list[np.ndarray]:
-  """One image per agent step: [attention panels | what/where panels] with a caption."""
-  images = []
-  heads = rec["attention"].shape[1]
-  hw = rec["frames"].shape[1:3]
-  for t in range(len(rec["frames"])):
-    frame = rec["frames"][t]
-    top = [interpret.attention_overlay(frame, rec["attention"][t, n]) for n in range(heads)]
-    bottom = [interpret.what_where_image(rec["contribution"][t, n], hw) for n in range(heads)]
-    grid = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
-    grid = np.kron(grid, np.ones((scale, scale, 1), np.uint8))
-    caption = np.zeros((16, grid.shape[1], 3), np.uint8)
-    image = Image.fromarray(np.concatenate([caption, grid], 0))
-    ImageDraw.Draw(image).text(
-        (4, 2), f"step {t}  action {rec['action'][t]}  value {rec['value'][t]:+.3f}  "
-        "top: attention per head; bottom: what (red) / where (blue)", fill=(255, 255, 255))
-    images.append(np.asarray(image))
-  return images
-
-
-def write_video(images: list[np.ndarray], out_dir: str, fps: int) -> str:
-  """MP4 through imageio-ffmpeg when installed, else an animated GIF (pillow). Returns the path."""
-  try:
-    import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
-    import imageio_ffmpeg  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    imageio = None
-  if imageio is not None:
-    path = os.path.join(out_dir, "attention.mp4")
-    # H.264 wants even sizes.
-    images = [im[:im.shape[0] // 2 * 2, :im.shape[1] // 2 * 2] for im in images]
-    imageio.mimwrite(path, images, fps=fps, macro_block_size=1)
-    return path
-  path = os.path.join(out_dir, "attention.gif")
-  frames = [Image.fromarray(im) for im in images]
-  frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
-  return path
 
 
 def plot_what_where(rec: dict, steps: list[int], path: str):
@@ -197,7 +157,7 @@ def main(argv):
         b_agent, b_params, config.env_name, n, seed=_SEED.value, saliency_steps=tuple(stills))
   written = []
   if rec["attention"].shape[1]:
-    written.append(write_video(video_frames(rec, _SCALE.value), out_dir, _FPS.value))
+    written.append(interpret.write_video(interpret.video_frames(rec, _SCALE.value), out_dir, _FPS.value))
     written.append(os.path.join(out_dir, "what_where.png"))
     plot_what_where(rec, stills, written[-1])
     written.append(os.path.join(out_dir, "marginals.png"))

@@ -9,6 +9,7 @@ Pure functions a notebook can call; `python -m launch.visualize_s3ta` only wires
   marginals(maps)                          the per-head row and column sums of Fig. 12
   perturbation_masks / saliency            Greydanus et al. 2017, the method of Fig. 6
   peak_cell / peak_distance                where a map's mass is most concentrated, in cells
+  video_frames / write_video               the attention video (MP4 with imageio-ffmpeg, else GIF)
 
 Cell (i, j) of an h x w map covers frame rows [i*s, (i+1)*s) with s = ceil(H / h) (columns
 alike): the vision core's total stride under 'SAME' padding, the same mapping that
@@ -17,11 +18,13 @@ alike): the vision core's total stride under 'SAME' padding, the same mapping th
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image, ImageDraw
 
 from s3ta_jax import attention as attention_lib
 from s3ta_jax import spatial_basis as basis_lib
@@ -347,3 +350,42 @@ def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
               games=int(np.sum(is_first)),
               moved_follow_rate_first=float(np.mean(np.array(follow)[is_first])),
               moved_shift_cells_first=float(np.mean(np.array(shift)[is_first])))
+
+
+def video_frames(rec: dict, scale: int) -> list[np.ndarray]:
+  """One image per agent step: [attention panels | what/where panels] with a caption."""
+  images = []
+  heads = rec["attention"].shape[1]
+  hw = rec["frames"].shape[1:3]
+  for t in range(len(rec["frames"])):
+    frame = rec["frames"][t]
+    top = [attention_overlay(frame, rec["attention"][t, n]) for n in range(heads)]
+    bottom = [what_where_image(rec["contribution"][t, n], hw) for n in range(heads)]
+    grid = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
+    grid = np.kron(grid, np.ones((scale, scale, 1), np.uint8))
+    caption = np.zeros((16, grid.shape[1], 3), np.uint8)
+    image = Image.fromarray(np.concatenate([caption, grid], 0))
+    ImageDraw.Draw(image).text(
+        (4, 2), f"step {t}  action {rec['action'][t]}  value {rec['value'][t]:+.3f}  "
+        "top: attention per head; bottom: what (red) / where (blue)", fill=(255, 255, 255))
+    images.append(np.asarray(image))
+  return images
+
+
+def write_video(images: list[np.ndarray], out_dir: str, fps: int) -> str:
+  """MP4 through imageio-ffmpeg when installed, else an animated GIF (pillow). Returns the path."""
+  try:
+    import imageio.v2 as imageio  # pylint: disable=g-import-not-at-top
+    import imageio_ffmpeg  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    imageio = None
+  if imageio is not None:
+    path = os.path.join(out_dir, "attention.mp4")
+    # H.264 wants even sizes.
+    images = [im[:im.shape[0] // 2 * 2, :im.shape[1] // 2 * 2] for im in images]
+    imageio.mimwrite(path, images, fps=fps, macro_block_size=1)
+    return path
+  path = os.path.join(out_dir, "attention.gif")
+  frames = [Image.fromarray(im) for im in images]
+  frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+  return path

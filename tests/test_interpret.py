@@ -154,19 +154,18 @@ def test_ball_following_scores_a_map_on_the_ball_and_a_fixed_map():
 
 def test_video_has_one_frame_per_step_and_falls_back_to_gif(tmp_path, monkeypatch):
   from PIL import Image
-  from launch import visualize_s3ta
   rng = np.random.default_rng(2)
   steps, heads = 5, 3
   rec = dict(frames=rng.integers(0, 255, (steps, 8, 6, 3)).astype(np.uint8),
              attention=rng.random((steps, heads, 2, 2)),
              contribution=rng.normal(size=(steps, heads, 2, 2)),
              action=np.arange(steps), value=np.zeros(steps))
-  images = visualize_s3ta.video_frames(rec, scale=2)
+  images = interpret.video_frames(rec, scale=2)
   assert len(images) == steps
   # Two rows of panels (attention, what/where), `heads` panels of 6x2 pixels wide, a caption.
   assert images[0].shape == (16 + 2 * 8 * 2, heads * 6 * 2, 3)
   monkeypatch.setitem(sys.modules, "imageio", None)  # As if imageio were not installed.
-  path = visualize_s3ta.write_video(images, str(tmp_path), fps=10)
+  path = interpret.write_video(images, str(tmp_path), fps=10)
   assert path.endswith("attention.gif")
   with Image.open(path) as gif:
     assert gif.n_frames == steps
