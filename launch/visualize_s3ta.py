@@ -45,7 +45,7 @@ _FPS = flags.DEFINE_integer("fps", 15, "Video frames per second.")
 _SEED = flags.DEFINE_integer("seed", 0, "Environment seed.")
 _SCALE = flags.DEFINE_integer("scale", 3, "Pixel upscaling of the video panels.")
 _RECORD = flags.DEFINE_string(
-    "record", None, "Also write the Catch check as a run record here (e.g. "
+    "record", None, "Also write what was drawn and measured as a run record here (e.g. "
     "docs/run_records/s3ta_catch_follows_ball.json), listed by launch.reproduce in docs/results.md.")
 
 
@@ -117,8 +117,9 @@ def plot_saliency(recs: dict[str, dict], steps: list[int], path: str):
   plt.close(fig)
 
 
-def write_record(path: str, frames: int, result: dict, written: list[str]):
-  """A run record of the Catch check: what was measured, how the agent was trained and drawn."""
+def write_record(path: str, frames: int, title: str, paper: str, result: dict,
+                 written: list[str]):
+  """A run record of the pictures: what was measured, how the agent was trained and drawn."""
   launched = os.path.join(_WORKDIR.value, "command.json")
   train_command = None
   if os.path.exists(launched):
@@ -126,9 +127,7 @@ def write_record(path: str, frames: int, result: dict, written: list[str]):
       train_command = "python " + " ".join(json.load(f)["command"][1:])
   docs = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # run_records/ sits in docs/.
   runtime.write_json_atomic(path, dict(
-      kind="s3ta_check", title="Catch-as-frames: does the attention follow the ball?",
-      paper="Fig. 2: heads attend key sprites (player, enemies) and follow them",
-      frames=frames, measured=result, train_command=train_command,
+      kind="s3ta_check", title=title, paper=paper, frames=frames, measured=result, train_command=train_command,
       command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
       figures=[os.path.relpath(os.path.abspath(p), docs) for p in written],
       machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d")))
@@ -169,8 +168,16 @@ def main(argv):
     written.append(os.path.join(out_dir, "follows_ball.json"))
     runtime.write_json_atomic(written[-1], dict(frames=frames, workdir=_WORKDIR.value, **result))
     print(json.dumps(result, indent=1))
-    if _RECORD.value:
-      write_record(_RECORD.value, frames, result, written)
+    title = "Catch-as-frames: does the attention follow the ball?"
+    paper = "Fig. 2: heads attend key sprites (player, enemies) and follow them"
+  else:
+    peaks = rec["attention"].reshape(n, rec["attention"].shape[1], -1).max(-1)
+    result = dict(steps=n, reward_in_play=float(np.sum(rec["reward"])),
+                  **{f"peak_weight_h{i}": float(v) for i, v in enumerate(peaks.mean(0))})
+    title = f"{config.env_name}: attention pictures"
+    paper = "Figs. 2, 5, 6, 12: attention, what/where, saliency, marginals"
+  if _RECORD.value:
+    write_record(_RECORD.value, frames, title, paper, result, written)
   print("wrote " + ", ".join(written), flush=True)
 
 
