@@ -234,7 +234,9 @@ class Agent(nn.Module):
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
-      if c.get("vision_lstm", True):
+      # .get: configs saved before the option existed lack it.
+      self._vision_lstm = c.get("vision_lstm", True)
+      if self._vision_lstm:
         self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
                                                 forget_bias=c.get("conv_lstm_forget_bias", 1.0))
       else:
@@ -282,7 +284,7 @@ class Agent(nn.Module):
       for conv in self.convs:
         x = nn.relu(conv(x))
         sow(f"{conv.name}_out", x)
-      if not c.get("vision_lstm", True):
+      if not self._vision_lstm:
         return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
       return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
     x = self.resnet(x, lead)  # [B, resnet_fc]
@@ -316,7 +318,7 @@ class Agent(nn.Module):
         state = state._replace(core_c=core_c, core_h=core_h)
       return state, self._heads(features, attention)
 
-    if c.get("vision_lstm", True):
+    if self._vision_lstm:
       (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
                                                               encoded)
     else:  # The (unused) ConvLSTM state keeps the AgentState layout of the other variants.

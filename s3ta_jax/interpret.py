@@ -210,26 +210,27 @@ def score_fn(agent, params, state, prev_action, prev_reward, first):
 
 
 def record(agent, params, env_name: str, steps: int, seed: int = 0, greedy: bool = True,
-           saliency_steps: tuple[int, ...] = (), saliency_stride: int = 5) -> dict:
+           saliency_steps: tuple[int, ...] = (), saliency_stride: int = 5,
+           keep_inputs: bool = False) -> dict:
   """Plays `steps` agent steps of one game (a new game after each end) and keeps what each saw.
 
   Returns numpy arrays over the agent steps (terminal observations are not agent steps):
     frames [S, H, W, 3] uint8, attention [S, N, h, w], contribution [S, N, h, w] (what/where,
     eq. 11; zeros for agents without queries), action [S], value [S], reward [S] (the reward
     that arrived with each frame), first [S], and `saliency`: {step: (policy, value, centres)}
-    for the agent steps in `saliency_steps`.
+    for the agent steps in `saliency_steps`. With `keep_inputs`, also `inputs`: per step the
+    (state, prev_action, prev_reward, first) it was called with (batch 1), to replay a step.
   """
   from s3ta_jax.impala import envs as envs_lib
   h, w = agent.frame_shape
   env = envs_lib.make_envs(env_name, 1, 1, h, w, episodic_life=False, seed=seed)
   step = step_with_internals(agent)
-  cs = num_basis_channels(agent.config) if "basis_even" in agent.config else 0
   state = agent.initial_state(1)
   action, first, pending = np.zeros(1, np.int32), np.ones(1, bool), 0.0
   key = jax.random.PRNGKey(seed)
   keep = {k: [] for k in ("frames", "attention", "contribution", "action", "value", "reward",
                           "first")}
-  sal = {}
+  sal, inputs = {}, []
   env.async_reset()
   try:
     while len(keep["frames"]) < steps:
@@ -243,10 +244,12 @@ def record(agent, params, env_name: str, steps: int, seed: int = 0, greedy: bool
       if len(keep["frames"]) in saliency_steps:
         score = score_fn(agent, params, state, action, prev_reward, first)
         sal[len(keep["frames"])] = saliency(score, ts.obs[0], stride=saliency_stride)
+      if keep_inputs:
+        inputs.append((state, action, prev_reward, first))
       out, state, queries, keys = step(params, ts.obs, action, prev_reward, first, state)
       weights = np.asarray(out.attention)
       if queries is not None:
-        contribution = what_where(queries, keys, weights, cs)
+        contribution = what_where(queries, keys, weights, num_basis_channels(agent.config))
       else:
         contribution = np.zeros_like(weights)
       key, sub = jax.random.split(key)
@@ -263,11 +266,13 @@ def record(agent, params, env_name: str, steps: int, seed: int = 0, greedy: bool
     env.close()
   result = {k: np.stack(v) for k, v in keep.items()}
   result["saliency"] = sal
+  if keep_inputs:
+    result["inputs"] = inputs
   return result
 
 
 def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
-  """Does a Catch agent's attention follow the ball? (Counterfactual check of issue-style Fig. 2.)
+  """Does a Catch agent's attention follow the ball? (A counterfactual check of Fig. 2's claim.)
 
   Plays `steps` greedy steps. The head with the highest mean peak weight is "the most peaked
   head". Reported, over steps where the ball is above the bottom row:
@@ -282,31 +287,11 @@ def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
     *_first             the same two over the first frame of each game only, where no memory of
                         the ball's real position (ConvLSTM or policy LSTM) can hold the map back.
   """
-  from s3ta_jax.impala import catch_env, envs as envs_lib
+  from s3ta_jax.impala import catch_env
   h, w = agent.frame_shape
-  env = envs_lib.make_envs("catch", 1, 1, h, w, seed=seed)
+  rec = record(agent, params, "catch", steps, seed=seed, keep_inputs=True)
+  frames, maps, inputs = rec["frames"], rec["attention"], rec["inputs"]  # [S, H, W, 3], [S, N, ..]
   step = step_with_internals(agent)
-  state = agent.initial_state(1)
-  action, first = np.zeros(1, np.int32), np.ones(1, bool)
-  frames, states, inputs, maps = [], [], [], []
-  env.async_reset()
-  try:
-    while len(frames) < steps:
-      ts = env.recv()
-      if ts.done[0]:
-        first, action = np.ones(1, bool), np.zeros(1, np.int32)
-        env.send(action, ts.env_id)
-        continue
-      prev_reward = np.zeros(1, np.float32)  # Catch rewards only arrive with terminal frames.
-      frames.append(ts.obs[0]), states.append(state), inputs.append((action, prev_reward, first))
-      out, state, _, _ = step(params, ts.obs, action, prev_reward, first, state)
-      maps.append(np.asarray(out.attention)[0])
-      action = np.asarray(jnp.argmax(out.logits, -1)).astype(np.int32)
-      env.send(action, ts.env_id)
-      first = np.zeros(1, bool)
-  finally:
-    env.close()
-  frames, maps = np.stack(frames), np.stack(maps)  # [S, H, W, 3], [S, N, mh, mw]
   mh, mw = maps.shape[-2:]
   head = int(np.argmax(maps.reshape(len(maps), maps.shape[1], -1).max(-1).mean(0)))
   ball = (frames[..., 0] > 0)  # catch_env draws the ball red + blue, the paddle green + blue.
@@ -332,9 +317,9 @@ def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
     rows = ball_rows == grid_row[s]
     cols = pix_cols == new_col
     edited[np.ix_(rows, cols, [0, 2])] = 255
-    action, prev_reward, first_s = inputs[s]
+    state, action, prev_reward, first_s = inputs[s]
     is_first.append(bool(first_s[0]))
-    out, _, _, _ = step(params, edited[None], action, prev_reward, first_s, states[s])
+    out, _, _, _ = step(params, edited[None], action, prev_reward, first_s, state)
     moved = np.asarray(out.attention)[0, head]
     new_ball = np.zeros((h, w), bool)
     new_ball[np.ix_(rows, cols)] = True
