@@ -14,7 +14,8 @@ setuptools.setup(
         "rlax",  # V-trace and policy-gradient losses.
         "chex",
         "envpool",  # Batched C++ Atari actors; ships the ROMs, so nothing is downloaded.
-        "tensorflow-datasets",  # MNIST fallback when no idx files are given; mock data in tests.
+        "tensorflow-datasets",  # ImageNet via tfds.data_source (no TF), MNIST fallback, mock data.
+        "grain",  # Classifier input pipelines: sharded, checkpointable, multi-worker, no TF.
         "ml-collections",
         "orbax-checkpoint",
         "absl-py",
@@ -27,6 +28,9 @@ setuptools.setup(
         # MP4 attention videos (launch.visualize_s3ta); imageio-ffmpeg ships its own ffmpeg, so
         # nothing is needed from the system. Without it the video is written as a GIF.
         "video": ["imageio", "imageio-ffmpeg"],
+        # Only to prepare ImageNet once (launch.prepare_imagenet): tfds's imagenet2012 builder reads
+        # the ILSVRC2012 tars with TensorFlow. Training and the tests never import it.
+        "prepare": ["tensorflow-cpu"],
         "dev": [
             "pytest",
             "pytest-xdist",  # Two workers halve CI wall time on the 2-core machine.

@@ -15,6 +15,7 @@
 """
 import ml_collections
 
+from configs.distributed import distributed_config
 from s3ta_jax.impala import agents
 
 
@@ -56,13 +57,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
       env_threads=0,              # envpool threads (0 = env_batch_size).
       device_ids=(0,),            # Local device indices for actor inference.
   ))
-  c.distributed = ml_collections.ConfigDict(dict(
-      enabled=False,              # Call jax.distributed.initialize (multi-host / multi-process).
-      coordinator_address="",     # host:port; empty = auto-detected on TPU pods / SLURM.
-      num_processes=0,
-      process_id=-1,
-      cpu_collectives="gloo",     # Cross-process collectives on CPU devices.
-  ))
+  c.distributed = distributed_config()
 
   # Logging and checkpoints.
   c.log_every_s = 10.0

@@ -24,31 +24,12 @@ from launch import runtime
 
 
 
-def init_distributed(config):
-  """jax.distributed.initialize when asked; must run before anything touches a JAX device."""
-  d = config.distributed
-  if not d.enabled:
-    return
-  import jax
-  # CPU collectives across processes (tests, CPU clusters); GPU/TPU ignore this setting.
-  jax.config.update("jax_cpu_collectives_implementation", d.cpu_collectives)
-  kwargs = {}
-  if d.coordinator_address:
-    kwargs = dict(coordinator_address=d.coordinator_address, num_processes=d.num_processes,
-                  process_id=d.process_id)
-    if d.num_processes < 1 or not 0 <= d.process_id < d.num_processes:
-      raise runtime.UsageError(
-          f"distributed.num_processes={d.num_processes}, process_id={d.process_id}: need "
-          "num_processes >= 1 and 0 <= process_id < num_processes.")
-  jax.distributed.initialize(**kwargs)
-
-
 def train(config, stop_return: float | None = None, max_seconds: float | None = None) -> dict:
   """Runs (or resumes) training in `config.workdir`; returns the summary of `Trainer.run`."""
   if not config.workdir:
     raise runtime.UsageError("config.workdir is empty; pass --config.workdir=DIR "
                              "(e.g. workdirs/s3ta_breakout).")
-  init_distributed(config)
+  runtime.init_distributed(config)
   from s3ta_jax.impala import system
   runtime.claim_workdir(config.workdir)
   # Agent options added after workdirs were made, at the values that give the older behaviour.

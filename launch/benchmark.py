@@ -1,4 +1,4 @@
-"""Speed benchmarks: `python -m launch.benchmark {ram,s3ta,atari} [flags]`.
+"""Speed benchmarks: `python -m launch.benchmark {ram,s3ta,atari,classify} [flags]`.
 
 Each target lives in its own module (`launch/bench_<what>.py`) with a `main(argv)`; this file
 only dispatches, so the benchmarks stay independent of each other.
@@ -10,6 +10,7 @@ TARGETS = {
     "ram": "launch.bench_ram",      # RAM training images/s and compile time.
     "s3ta": "launch.bench_s3ta",    # S3TA shapes, parameter counts, actor/learner steps/s.
     "atari": "launch.bench_atari",  # envpool, actor, learner and full-pipeline frames/s.
+    "classify": "launch.bench_classify",  # Input pipeline and classifier train-step images/s.
 }
 
 

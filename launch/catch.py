@@ -97,11 +97,12 @@ def train(config) -> dict:
     return result
 
   t0 = time.time()
-  last_checkpoint = time.time()
   shown = ("catch_rate", "entropy", "baseline_loss", "grad_norm")  # Logged as train_<name>.
   sums, count = None, 0  # Training metrics since the last progress line (device arrays, lazy).
   result = None
   with runtime.StopSignal() as stop_signal:
+    control = runtime.LoopControl(num_steps, config.eval_every_steps, config.checkpoint_every_s,
+                                  stop_signal)
     for step in range(start + 1, num_steps + 1):
       state, metrics = train_step(state)
       sums = {k: metrics[k] + (sums[k] if sums else 0.0) for k in shown}
@@ -110,16 +111,15 @@ def train(config) -> dict:
       means = {"frames": step * per_step, **{f"train_{k}": v / count for k, v in sums.items()}}
       if progress.update(step, per_step, means, force=is_last):
         sums, count = None, 0
-      if step % config.eval_every_steps == 0 or is_last:
+      actions = control.after(step)
+      if actions.evaluate or is_last:  # This loop's final evaluation is its last step's.
         result = run_eval(step)
-      if is_last or stop_signal.requested or \
-          time.time() - last_checkpoint > config.checkpoint_every_s:
-        checkpointer.save(step, state, wait=is_last or stop_signal.requested)
-        last_checkpoint = time.time()
-      if stop_signal.requested and not is_last:
+      if actions.checkpoint:
+        checkpointer.save(step, state, wait=actions.wait)
+      if actions.stop:
         checkpointer.close()
         progress.close()
-        raise runtime.Stopped(f"stopped at step {step}; re-run the same command to resume.")
+        raise runtime.Stopped(control.stopped_message(step))
   if result is None:  # Nothing left to train: evaluate the restored agent.
     result = run_eval(start)
   checkpointer.close()

@@ -69,11 +69,13 @@ def run(config, stop_at: int | None = None) -> dict | None:
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model} on {task.name} {task.canvas}x{task.canvas}: {n_params:,} parameters, "
         f"{len(devices)} device(s), steps {step}->{total}, batch {config.batch_size}", flush=True)
-  last_print = last_ckpt = time.time()
+  last_print = time.time()
   train_time = 0.0
   metric_sum, count, items = None, 0, 0
   t0 = time.time()
   with runtime.StopSignal() as stop_signal:
+    control = runtime.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
+                                  stop_signal, stop_at)
     while step < total:
       state, metrics = train_step(state, train_images, train_labels)
       step += 1
@@ -85,26 +87,23 @@ def run(config, stop_at: int | None = None) -> dict | None:
         means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
         progress.update(step, items, means, force=True)
         metric_sum, count, items, last_print = None, 0, 0, time.time()
-      if step % config.eval_every_steps == 0 and step < total:
+      actions = control.after(step)
+      if actions.evaluate:
         train_time += time.time() - t0
         errors = evaluate(state["params"])
         progress.write(step, {**errors, "train_time_s": train_time})
         print(f"[eval step {step}] " + " ".join(f"{k}={v:.4f}" for k, v in errors.items()),
               flush=True)
         t0 = time.time()
-      stopping = step == stop_at or stop_signal.requested
-      if time.time() - last_ckpt >= config.checkpoint_every_s or stopping:
-        checkpointer.save(step, state, wait=stopping)
-        last_ckpt = time.time()
-      if stopping:
+      if actions.checkpoint:
+        checkpointer.save(step, state, wait=actions.wait)
+      if actions.stop:
         checkpointer.close()
         progress.close()
-        if stop_signal.requested:
-          raise runtime.Stopped(f"stopped at step {step}; re-run the same command to resume.")
+        if control.stopped_message(step):
+          raise runtime.Stopped(control.stopped_message(step))
         return None
   train_time += time.time() - t0
-  if checkpointer.latest_step() != step:  # The periodic save may already have written it.
-    checkpointer.save(step, state, wait=True)
   checkpointer.close()
   errors = evaluate(state["params"])
   progress.write(step, {**errors, "train_time_s": train_time})

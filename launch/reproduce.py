@@ -256,6 +256,7 @@ def write_report(path: str, runs_dir: str, data_dir: str):
               "whose evaluations were not kept, and a figure drawn before is kept rather than "
               "redrawn with such points, so it may lack rows run since): "
               + ", ".join(figures) + "."]
+  lines += classifier_lines(os.path.join(docs_dir, "run_records"), rows)
   lines += s3ta_lines(os.path.join(docs_dir, "run_records"))
   os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
@@ -269,13 +270,54 @@ def _format_measured(measured: dict) -> str:
                    for k, v in measured.items())
 
 
-def s3ta_lines(records_dir: str) -> list[str]:
-  """The S3TA section: one row per `run_records/s3ta_*.json` written by the S3TA tools
-  (`launch.visualize_s3ta --record`), with how the agent was trained and drawn."""
+def _s3ta_records(records_dir: str, kind: str) -> list[tuple[str, dict]]:
   names = sorted(f for f in os.listdir(records_dir) if f.startswith("s3ta_") and
                  f.endswith(".json")) if os.path.isdir(records_dir) else []
   records = [(n, read_json(os.path.join(records_dir, n))) for n in names]
-  records = [(n, r) for n, r in records if r and r.get("kind") == "s3ta_check"]
+  return [(n, r) for n, r in records if r and r.get("kind") == kind]
+
+
+# The RAM row each classifier task is compared with (same task, same test canvases).
+CLASSIFIER_TASKS = {"cluttered_mnist": ("cluttered60_ram8", "60x60 cluttered MNIST")}
+
+
+def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
+  """The S3TA classifier section: one row per `run_records/s3ta_*.json` of kind s3ta_classifier
+  (`launch.visualize_s3ta --workdir=CLASSIFY_WORKDIR --record=...`), beside the RAM row of the
+  same task."""
+  records = _s3ta_records(records_dir, "s3ta_classifier")
+  if not records:
+    return []
+  lines = ["", "# S3TA classifiers (Mott et al. 2019, section 4.2)", "",
+           "Top-1 test error of the final accumulated logits; per step, the error of the logits "
+           "accumulated so far and the mean attention mass inside the digit's 28x28 box (one "
+           "value per head).", "",
+           "| task | model | ours | RAM on the same test set (paper; ours) | error after each step "
+           "| attention in the box, per step | training seen | wall time | trained by | figures | "
+           "machine, date |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for name, r in records:
+    res = r["results"]
+    ram_name, task = CLASSIFIER_TASKS.get(res["dataset"], (None, res["dataset"]))
+    ram = "—"
+    if ram_name in BY_NAME:
+      ours = ram_rows.get(ram_name, {}).get("value")
+      ram = f"{BY_NAME[ram_name].paper:g}%; " + ("—" if ours is None else f"{100 * ours:.2f}%")
+    steps = " / ".join(f"{100 * e:.2f}%" for e in res["step_top1_error"])
+    in_box = " / ".join("(" + ", ".join(f"{m:.2f}" for m in heads) + ")"
+                        for heads in res.get("attention_in_box", [])) or "—"
+    figures = ", ".join(f"[{os.path.basename(f)}]({f})" for f in r.get("figures", []))
+    wall = f"{r['wall_s'] / 3600:.2f} h" if r.get("wall_s") else "—"
+    lines.append(f"| {task} ([record](run_records/{name})) | {res['kind']}, T={res['sequence_length']} "
+                 f"| {100 * r['value']:.2f}% | {ram} | {steps} | {in_box} | "
+                 f"{res['images'] / 1e6:.1f}M images | {wall} | `{r.get('train_command') or 'not recorded'}` "
+                 f"| {figures} | {r.get('machine', '')}, {r.get('date', '')} |")
+  return lines
+
+
+def s3ta_lines(records_dir: str) -> list[str]:
+  """The S3TA section: one row per `run_records/s3ta_*.json` written by the S3TA tools
+  (`launch.visualize_s3ta --record`), with how the agent was trained and drawn."""
+  records = _s3ta_records(records_dir, "s3ta_check")
   if not records:
     return []
   lines = ["", "# S3TA: checks of what trained agents attend to", "",

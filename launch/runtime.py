@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import atexit
 import socket
@@ -83,6 +83,48 @@ class StopSignal:
     self._previous = {}
 
 
+class LoopControl:
+  """When a step-based training loop evaluates, checkpoints and stops: the one protocol of
+  `launch.mnist`, `launch.catch` and `launch.classify`.
+
+  After each step the loop calls `after(step)`, which returns what to do now:
+    evaluate    every `eval_every_steps` steps, except the last (the loop's final evaluation);
+    checkpoint  every `checkpoint_every_s` seconds, at the last step, and when stopping;
+    wait        the checkpoint must be on disk before going on (last step or stopping);
+    stop        `stop_at` reached (tests: as a kill after that checkpoint) or Ctrl-C/SIGTERM.
+  A loop that stops closes its writers and, on a signal, raises `Stopped` (`stopped_message`).
+  """
+
+  class Actions(NamedTuple):
+    evaluate: bool
+    checkpoint: bool
+    wait: bool
+    stop: bool
+
+  def __init__(self, total_steps: int, eval_every_steps: int, checkpoint_every_s: float,
+               stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time):
+    self.total_steps, self.eval_every_steps = total_steps, eval_every_steps
+    self.checkpoint_every_s, self.stop_signal, self.stop_at = checkpoint_every_s, stop_signal, stop_at
+    self._clock = clock
+    self._last_checkpoint = clock()
+
+  def after(self, step: int) -> "LoopControl.Actions":
+    last = step >= self.total_steps
+    stop = not last and (step == self.stop_at or self.stop_signal.requested)
+    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not last
+    overdue = self._clock() - self._last_checkpoint >= self.checkpoint_every_s
+    checkpoint = last or stop or overdue
+    if checkpoint:
+      self._last_checkpoint = self._clock()
+    return self.Actions(evaluate, checkpoint, wait=last or stop, stop=stop)
+
+  def stopped_message(self, step: int) -> str | None:
+    """The `Stopped` message when a signal stopped the loop (None when `stop_at` did)."""
+    if self.stop_signal.requested:
+      return f"stopped at step {step}; re-run the same command to resume."
+    return None
+
+
 def run_child(command: list[str]) -> int:
   """Runs a training command (`launch.reproduce`, `launch.search_ram`) and returns its exit code.
 
@@ -123,6 +165,24 @@ def parse_flags(argv):
   message = prefix + " ".join(lines)
   print(f"error: bad flag: {message} (the config file lists every field)", file=sys.stderr)
   raise SystemExit(2)
+
+
+def init_distributed(config):
+  """jax.distributed.initialize when asked; must run before anything touches a JAX device."""
+  d = config.distributed
+  if not d.enabled:
+    return
+  # CPU collectives across processes (tests, CPU clusters); GPU/TPU ignore this setting.
+  jax.config.update("jax_cpu_collectives_implementation", d.cpu_collectives)
+  kwargs = {}
+  if d.coordinator_address:
+    kwargs = dict(coordinator_address=d.coordinator_address, num_processes=d.num_processes,
+                  process_id=d.process_id)
+    if d.num_processes < 1 or not 0 <= d.process_id < d.num_processes:
+      raise UsageError(
+          f"distributed.num_processes={d.num_processes}, process_id={d.process_id}: need "
+          "num_processes >= 1 and 0 <= process_id < num_processes.")
+  jax.distributed.initialize(**kwargs)
 
 
 def format_eta(seconds: float) -> str:
@@ -220,8 +280,10 @@ def after_resumes(records: list[dict]) -> list[dict]:
 RESUMABLE_FIELDS = frozenset({
     "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",
     "eval_every_steps", "allow_config_change", "progress_every_s", "num_eval_episodes",
-    "stop_return",
+    "stop_return", "worker_count", "eval_batch_size", "num_eval_examples",
 })
+# Where and how many processes run may change between a run and its resumption.
+RESUMABLE_PREFIXES = ("distributed.",)
 
 
 def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = None):
@@ -241,7 +303,8 @@ def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = N
       stored = {**(added_fields or {}), **_flatten(json.load(f))}
     current = _flatten(current_tree)
     changed = sorted(k for k in set(stored) | set(current)
-                     if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
+                     if k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
+                     and stored.get(k) != current.get(k))
     if changed and not config.get("allow_config_change", False):
       details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
       raise UsageError(
@@ -334,26 +397,40 @@ class Checkpointer:
 
   Orbax writes each step to a temporary directory and renames it when complete, so a run
   killed mid-save keeps its previous checkpoint. `restore` needs a pytree of the same
-  structure (e.g. the freshly initialised state) to know shapes and dtypes.
+  structure (e.g. the freshly initialised state) to know shapes and dtypes. With
+  `with_data_state`, each checkpoint also holds a JSON dict beside the arrays (the input
+  iterators' state in `launch.classify`).
   """
 
-  def __init__(self, workdir: str, max_to_keep: int = 2):
+  def __init__(self, workdir: str, max_to_keep: int = 2, with_data_state: bool = False):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self._with_data = with_data_state
     self._manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        self.directory, item_names=("state", "data") if with_data_state else None,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def save(self, step: int, state: Any, wait: bool = False):
-    self._manager.save(int(step), args=ocp.args.StandardSave(jax.device_get(state)), force=True)
+  def save(self, step: int, state: Any, wait: bool = False, data_state: dict | None = None):
+    arrays = ocp.args.StandardSave(jax.device_get(state))
+    if self._with_data:
+      args = ocp.args.Composite(state=arrays, data=ocp.args.JsonSave(data_state or {}))
+    else:
+      args = arrays
+    self._manager.save(int(step), args=args, force=True)
     if wait:
       self._manager.wait_until_finished()
 
-  def restore(self, like: Any, step: int | None = None) -> Any:
+  def restore(self, like: Any, step: int | None = None, with_data_state: bool = False) -> Any:
+    """The arrays (shaped like `like`), and the data state too when `with_data_state`."""
     step = self.latest_step() if step is None else step
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(like))
-    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    if not self._with_data:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    out = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+    return (out["state"], out["data"]) if with_data_state else out["state"]
 
   def close(self):
     self._manager.wait_until_finished()

@@ -17,6 +17,11 @@ WORKDIR/figures):
                      a uniform map and the best fixed map, and whether the peak moves when the
                      ball is moved in the frame (`s3ta_jax.interpret.ball_following`).
 The functions behind each file are in `s3ta_jax.interpret`.
+
+  python -m launch.visualize_s3ta --workdir=workdirs/s3ta_cluttered60 [--stills=6]
+A launch.classify workdir instead gets `steps.png`: Fig. 7's layout for the first `--stills`
+evaluation images (the image, each step's attention, each step's class probabilities); its
+`--record` holds the run's final test error and attention mass in the digit's box per step.
 """
 from __future__ import annotations
 
@@ -120,26 +125,70 @@ def plot_saliency(recs: dict[str, dict], steps: list[int], path: str):
 def write_record(path: str, frames: int, title: str, paper: str, result: dict,
                  written: list[str]):
   """A run record of the pictures: what was measured, how the agent was trained and drawn."""
-  launched = os.path.join(_WORKDIR.value, "command.json")
-  train_command = None
-  if os.path.exists(launched):
-    with open(launched) as f:
-      train_command = "python " + " ".join(json.load(f)["command"][1:])
   docs = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # run_records/ sits in docs/.
   runtime.write_json_atomic(path, dict(
-      kind="s3ta_check", title=title, paper=paper, frames=frames, measured=result, train_command=train_command,
+      kind="s3ta_check", title=title, paper=paper, frames=frames, measured=result, train_command=train_command(),
       command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
       figures=[os.path.relpath(os.path.abspath(p), docs) for p in written],
       machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d")))
+
+
+def train_command() -> str | None:
+  launched = os.path.join(_WORKDIR.value, "command.json")
+  if not os.path.exists(launched):
+    return None
+  with open(launched) as f:
+    return "python " + " ".join(json.load(f)["command"][1:])
+
+
+def visualize_classifier(out_dir: str):
+  """Fig. 7 for a launch.classify workdir, and its run record."""
+  from launch import classify  # pylint: disable=g-import-not-at-top  # Only classifier workdirs.
+  from s3ta_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+  config, pipeline, model, state = classify.restore_workdir(_WORKDIR.value)
+  batch = next(input_pipeline.eval_batches(pipeline, _STILLS.value))
+  with classify.tfds_mock(config):
+    out = model.apply({"params": state["params"], "batch_stats": state["batch_stats"]},
+                      batch["image"])
+  path = os.path.join(out_dir, "steps.png")
+  interpret.classifier_steps_figure(batch["image"], np.asarray(out.attention),
+                                    np.asarray(out.step_logits), batch["label"], path)
+  print(f"wrote {path}", flush=True)
+  results_path = os.path.join(_WORKDIR.value, "results.json")
+  if _RECORD.value:
+    if not os.path.exists(results_path):
+      raise runtime.UsageError(f"{results_path} not found: --record needs a finished run.")
+    with open(results_path) as f:
+      results = json.load(f)
+    docs = os.path.dirname(os.path.dirname(os.path.abspath(_RECORD.value)))
+    wall = runtime.read_metrics(_WORKDIR.value)
+    runtime.write_json_atomic(_RECORD.value, dict(
+        kind="s3ta_classifier", title=f"S3TA classifier, {config.dataset}, T={config.model.sequence_length}",
+        value=results["top1_error"], results=results, train_command=train_command(),
+        command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
+        figures=[os.path.relpath(os.path.abspath(path), docs)],
+        wall_s=(wall[-1]["time"] - wall[0]["time"]) if len(wall) > 1 else None,
+        machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d")))
+    print(f"wrote {_RECORD.value}", flush=True)
+
+
+def _is_classifier(workdir: str) -> bool:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return "dataset" in json.load(f)
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   if not _WORKDIR.value:
-    raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
+    raise runtime.UsageError("pass --workdir=DIR of a launch.atari or launch.classify run")
   out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "figures")
   os.makedirs(out_dir, exist_ok=True)
+  if _is_classifier(_WORKDIR.value):
+    return visualize_classifier(out_dir)
   config, agent, params, frames = runtime.restore_atari_workdir(_WORKDIR.value)
   n = _STEPS.value
   stills = sorted(set(np.linspace(n // 10, n - 1, _STILLS.value).astype(int).tolist()))

@@ -374,3 +374,45 @@ def write_video(images: list[np.ndarray], out_dir: str, fps: int) -> str:
   frames = [Image.fromarray(im) for im in images]
   frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
   return path
+
+
+def classifier_steps_figure(images: np.ndarray, attention: np.ndarray, step_logits: np.ndarray,
+                            labels: np.ndarray, path: str, class_names=None, top: int = 10):
+  """Fig. 7's layout for each image: the image, then each step's attention over it (the mean of
+  the heads' maps, bright = attended), and below each step its class probabilities.
+
+  images [B, H, W, C] uint8, attention [T, B, N, h, w], step_logits [T, B, K], labels [B].
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top  # Only figures need matplotlib.
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  steps, batch = step_logits.shape[:2]
+  names = class_names or [str(k) for k in range(step_logits.shape[-1])]
+  fig, axes = plt.subplots(2 * batch, steps + 1, figsize=(1.8 * (steps + 1), 3.4 * batch),
+                           squeeze=False)
+  for b in range(batch):
+    rgb = images[b] if images.shape[-1] == 3 else np.repeat(images[b], 3, axis=-1)
+    axes[2 * b, 0].imshow(rgb)
+    axes[2 * b, 0].set_title(f"label {names[int(labels[b])]}", fontsize=8)
+    axes[2 * b + 1, 0].axis("off")
+    for t in range(steps):
+      ax = axes[2 * b, t + 1]
+      if attention.shape[2]:
+        ax.imshow(attention_overlay(rgb, attention[t, b].mean(0)))
+      else:
+        ax.imshow(rgb)
+      probs = np.exp(step_logits[t, b] - step_logits[t, b].max())
+      probs /= probs.sum()
+      order = np.argsort(-probs)[:top]
+      ax.set_title(f"step {t + 1}: {names[order[0]]} ({probs[order[0]]:.2f})", fontsize=8)
+      bars = axes[2 * b + 1, t + 1]
+      bars.bar(range(len(order)), probs[order],
+               color=["tab:green" if k == labels[b] else "tab:grey" for k in order])
+      bars.set_xticks(range(len(order)), [names[k] for k in order], fontsize=6,
+                      rotation=90 if len(names) > 10 else 0)
+      bars.set_ylim(0, 1)
+  for ax in axes[::2].flat:
+    ax.set_xticks([]), ax.set_yticks([])
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)

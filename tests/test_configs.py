@@ -21,3 +21,43 @@ def test_cluttered100_conv_has_86_hidden_units_as_in_table_2b():
 def test_unknown_model_argument_names_the_choices():
   with pytest.raises(ValueError, match="conv16"):
     ram_mnist.get_config("cnn")
+
+
+def _abstract_params(config, num_classes=1000):
+  import jax
+  from s3ta_jax import classifier
+  model = classifier.make_classifier(config.model, num_classes)
+  variables = jax.eval_shape(lambda: classifier.init_variables(model, jax.random.PRNGKey(0)))
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+def test_imagenet_configs_follow_table_6_and_a31():
+  from configs import s3ta_imagenet
+  t4 = s3ta_imagenet.get_config()
+  assert t4.model.kind == "s3ta" and t4.model.sequence_length == 4 and t4.learning_rate == 0.1
+  assert t4.model.query_hidden == (1024, 512, 256, 128) and t4.model.policy_hidden == (2048,) * 3
+  assert t4.batch_size == 1024 and tuple(t4.lr_boundaries) == (100_000, 150_000, 175_000)
+  t8 = s3ta_imagenet.get_config("t8")
+  assert (t8.model.sequence_length, t8.learning_rate, t8.initial_sequence_length,
+          t8.sequence_length_switch_step) == (8, 0.01, 4, 100_000)
+  resnet = s3ta_imagenet.get_config("resnet")
+  # ResNet-50 v2 + a 1000-way layer: the convolution kernels (torchvision's 25,557,032 less its
+  # 2,049,000 classifier and v1's 53,120 BatchNorm parameters), v2's BatchNorm (scale and bias for
+  # each block's input and its two inner widths, and the final norm) and the classifier.
+  v2_norms = 2 * 2048
+  for stage, (width, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+    in_channels = [width * 2 if stage else 64] + [width * 4] * (blocks - 1)
+    v2_norms += sum(2 * (c + 2 * width) for c in in_channels)
+  kernels = 25_557_032 - 2_049_000 - 53_120
+  assert _abstract_params(resnet) == kernels + v2_norms + 2048 * 1000 + 1000
+  feedback = 1000 * 224 * 224 + 224 * 224  # The recurrent baseline's logits -> image layer.
+  assert _abstract_params(s3ta_imagenet.get_config("recurrent")) == \
+      kernels + v2_norms + 2048 * 1000 + 1000 + feedback
+
+
+def test_classifier_config_options_are_checked():
+  from configs import s3ta_cluttered60, s3ta_imagenet
+  with pytest.raises(ValueError, match="resnet"):
+    s3ta_imagenet.get_config("resnet50")
+  assert s3ta_cluttered60.get_config("recurrent").model.kind == "recurrent_resnet"
+  assert _abstract_params(s3ta_cluttered60.get_config(), 10) < 1_000_000  # CPU-sized.

@@ -72,3 +72,43 @@ def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
   (tmp_path / runtime.LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
   with pytest.raises(runtime.UsageError, match="on elsewhere"):
     runtime.claim_workdir(str(tmp_path))
+
+
+def test_config_guard_names_a_changed_model_field_and_lets_run_settings_change(tmp_path):
+  from ml_collections import ConfigDict
+  make = lambda **kw: ConfigDict({"model": {"width": 8}, "num_train_steps": 10,
+                                  "distributed": {"process_id": 0, "coordinator_address": "a:1"},
+                                  **kw})
+  runtime.guard_config(str(tmp_path), make())
+  # Run length and where the processes run may change on resumption.
+  runtime.guard_config(str(tmp_path), make(num_train_steps=20, distributed={
+      "process_id": 1, "coordinator_address": "b:2"}))
+  with pytest.raises(runtime.UsageError, match="model.width: 8 -> 16"):
+    runtime.guard_config(str(tmp_path), make(model={"width": 16}))
+
+
+def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
+  class Signal:
+    requested = False
+
+  now = [0.0]
+  signal = Signal()
+  control = runtime.LoopControl(total_steps=10, eval_every_steps=4, checkpoint_every_s=5.0,
+                                stop_signal=signal, stop_at=None, clock=lambda: now[0])
+  log = []
+  for step in range(1, 11):
+    now[0] += 2.0  # Two seconds a step: a timed checkpoint every third step.
+    log.append(control.after(step))
+  assert [s for s, a in enumerate(log, 1) if a.evaluate] == [4, 8]  # Not 10: the final eval.
+  assert [s for s, a in enumerate(log, 1) if a.checkpoint] == [3, 6, 9, 10]
+  assert [s for s, a in enumerate(log, 1) if a.wait] == [10] and not any(a.stop for a in log)
+
+  killed = runtime.LoopControl(10, 0, 1e9, signal, stop_at=3, clock=lambda: 0.0)
+  actions = [killed.after(s) for s in (1, 2, 3)]
+  assert actions[-1] == runtime.LoopControl.Actions(False, True, True, True)
+  assert not any(a.stop or a.checkpoint for a in actions[:2])
+  assert killed.stopped_message(3) is None  # stop_at is a test's kill, not a signal.
+  signal.requested = True
+  stopped = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(1)
+  assert stopped.stop and stopped.checkpoint and stopped.wait
+  assert "re-run the same command" in killed.stopped_message(1)

@@ -1,0 +1,234 @@
+"""Trains an S3TA image classifier or a ResNet baseline (Mott et al. 2019, section 4.2.1, A.3.1).
+
+  python -m launch.classify --config=configs/s3ta_imagenet.py --config.workdir=DIR
+  python -m launch.classify --config=configs/s3ta_imagenet.py:mock --config.workdir=DIR   # no data
+  python -m launch.classify --config=configs/s3ta_cluttered60.py --config.data_dir=../shared/data/mnist \
+      --config.workdir=DIR
+
+Writes `config.json`, `metrics.jsonl` and TensorBoard events (train metrics every
+`progress_every_s`; top-1/top-5 error every `eval_every_steps`), orbax checkpoints (parameters,
+batch statistics, optimizer state, step, and every process's input-iterator state, so a resumed
+run sees the batches it would have seen) and, at the end, `results.json`. Re-running the same
+command resumes. Data parallel over every device JAX sees, on one host or many
+(WORKSPACE.md).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, logging
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec as P
+from ml_collections import config_flags
+
+from launch import runtime
+from ram_jax import train as ram_train
+from s3ta_jax import classifier as classifier_lib
+from s3ta_jax import input_pipeline
+from s3ta_jax import supervised
+
+DATASETS = ("imagenet2012", "cluttered_mnist")
+_STATE_BYTES = 8192  # Room for one process's grain iterator state in the all-gather.
+
+
+def build_pipeline(config) -> input_pipeline.Pipeline:
+  if config.dataset == "imagenet2012":
+    return input_pipeline.imagenet(config.model.image_size, config.data_dir or None)
+  if config.dataset == "cluttered_mnist":
+    return input_pipeline.cluttered_mnist(config.data_dir or None, config.model.image_size,
+                                          config.num_clutter, config.eval_seed,
+                                          config.num_validation)
+  raise ValueError(f"dataset {config.dataset!r} is not one of {DATASETS}.")
+
+
+def gather_iterator_states(iterator) -> list[str]:
+  """Every process's grain iterator state (each reads its own shard), in process order."""
+  state = iterator.get_state()
+  if len(state) > _STATE_BYTES:
+    raise RuntimeError(f"grain iterator state is {len(state)} bytes, over {_STATE_BYTES}.")
+  buffer = np.zeros(_STATE_BYTES + 4, np.uint8)
+  buffer[:4] = np.frombuffer(np.uint32(len(state)).tobytes(), np.uint8)
+  buffer[4:4 + len(state)] = np.frombuffer(state, np.uint8)
+  if jax.process_count() > 1:
+    rows = np.asarray(multihost_utils.process_allgather(buffer)).reshape(jax.process_count(), -1)
+  else:
+    rows = buffer[None]
+  return [bytes(r[4:4 + int(np.frombuffer(r[:4].tobytes(), np.uint32)[0])]).decode() for r in rows]
+
+
+def run(config, stop_at: int | None = None, command: list[str] | None = None) -> dict | None:
+  """Trains and evaluates per `config`; returns the results also written to results.json.
+
+  `stop_at` ends the session after that step's checkpoint, as a kill would (for tests);
+  `command` (the launch's argv) is kept in `command.json` for run records.
+  """
+  if not config.workdir:
+    raise runtime.UsageError("no workdir: pass --config.workdir=DIR (e.g. workdirs/s3ta_imagenet).")
+  runtime.init_distributed(config)
+  with tfds_mock(config):
+    try:
+      pipeline = build_pipeline(config)
+      model = classifier_lib.make_classifier(config.model, pipeline.num_classes)
+      if pipeline.image_shape != (config.model.image_size,) * 2 + (config.model.image_channels,):
+        raise ValueError(f"the data gives {pipeline.image_shape} images but the model expects "
+                         f"image_size={config.model.image_size}, image_channels="
+                         f"{config.model.image_channels}; set --config.model.* to match.")
+      per_process = input_pipeline.process_batch_size(config.batch_size)
+      if config.batch_size % jax.device_count():
+        raise ValueError(f"batch_size={config.batch_size} must be a multiple of the "
+                         f"{jax.device_count()} devices.")
+    except (ValueError, FileNotFoundError) as e:
+      raise runtime.UsageError(str(e)) from None
+    runtime.claim_workdir(config.workdir)
+    runtime.guard_config(config.workdir, config)
+    if command and jax.process_index() == 0:
+      runtime.write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
+    return _train(config, pipeline, model, per_process, stop_at)
+
+
+def tfds_mock(config):
+  """`config.mock`: tfds's offline mock examples in place of the prepared dataset."""
+  if not config.mock:
+    return contextlib.nullcontext()
+  import tensorflow_datasets as tfds
+  return tfds.testing.mock_data(num_examples=config.mock_examples,
+                                policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def _train(config, pipeline, model, per_process: int, stop_at: int | None) -> dict | None:
+  mesh = ram_train.make_mesh(jax.devices())
+  replicated = NamedSharding(mesh, P())
+  batch_sharding = NamedSharding(mesh, P("data"))
+  optimizer = supervised.make_optimizer(config)
+  state = supervised.init_state(model, optimizer, config.seed)
+  iterator = iter(input_pipeline.train_loader(pipeline, config.batch_size, config.seed,
+                                              config.worker_count))
+  checkpointer = runtime.Checkpointer(config.workdir, with_data_state=True)
+  if checkpointer.latest_step() is not None:
+    state, data_state = checkpointer.restore(state, with_data_state=True)
+    iterator.set_state(data_state["iterators"][jax.process_index()].encode())
+    print(f"resumed from step {int(state['step'])} in {config.workdir}", flush=True)
+  state = jax.device_put(state, replicated)
+  step_fns: dict[int, callable] = {}
+  eval_fn = supervised.make_eval_step(model, mesh, with_boxes=config.dataset == "cluttered_mnist")
+
+  def to_device(batch: dict) -> dict:
+    return {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(v))
+            for k, v in batch.items()}
+
+  def evaluate() -> dict:
+    totals = None
+    for batch in input_pipeline.eval_batches(pipeline, config.eval_batch_size,
+                                             config.num_eval_examples, config.worker_count):
+      counts = jax.device_get(eval_fn(state, to_device(batch)))
+      totals = counts if totals is None else jax.tree.map(np.add, totals, counts)
+    return supervised.summarize(totals)
+
+  step = int(state["step"])
+  total = config.num_train_steps
+  progress = runtime.Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
+  n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
+  print(f"{config.model.kind} (T={config.model.sequence_length}) on {config.dataset}"
+        f"{' (mock)' if config.mock else ''}: {n_params:,} parameters, {jax.device_count()} "
+        f"device(s), {jax.process_count()} process(es), steps {step}->{total}, batch "
+        f"{config.batch_size}", flush=True)
+  metric_sum, count, items = None, 0, 0
+  last_print = time.time()
+
+  def save(wait: bool):
+    checkpointer.save(step, state, data_state={"iterators": gather_iterator_states(iterator)},
+                      wait=wait)
+
+  with runtime.StopSignal() as stop_signal:
+    control = runtime.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
+                                  stop_signal, stop_at)
+    while step < total:
+      length = supervised.sequence_length_at(config, step)
+      if length not in step_fns:
+        step_fns[length] = supervised.make_train_step(model, optimizer, mesh, length)
+      batch = to_device(next(iterator))
+      state, metrics = step_fns[length](state, batch["image"], batch["label"])
+      step += 1
+      metric_sum = metrics if metric_sum is None else jax.tree.map(np.add, metric_sum, metrics)
+      count += 1
+      items += config.batch_size
+      actions = control.after(step)
+      if time.time() - last_print >= config.progress_every_s or step == total or \
+          actions.checkpoint:
+        means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
+        if not np.isfinite(means["loss"]):  # Never checkpoint a diverged state.
+          kept = checkpointer.latest_step()
+          checkpointer.close()
+          progress.close()
+          raise runtime.UsageError(
+              f"training diverged: the loss is {means['loss']} by step {step}; the last "
+              f"checkpoint (step {kept}) is kept. Lower --config.learning_rate or set "
+              "--config.max_grad_norm, in a new workdir.")
+        progress.update(step, items, means, force=True)
+        metric_sum, count, items, last_print = None, 0, 0, time.time()
+      if actions.evaluate:
+        result = evaluate()
+        progress.write(step, {"top1_error": result["top1_error"],
+                              "top5_error": result["top5_error"]})
+        print(f"[eval step {step}] top1_error={result['top1_error']:.4f} "
+              f"top5_error={result['top5_error']:.4f}", flush=True)
+      if actions.checkpoint:
+        save(wait=actions.wait)
+      if actions.stop:
+        checkpointer.close()
+        progress.close()
+        if control.stopped_message(step):
+          raise runtime.Stopped(control.stopped_message(step))
+        return None
+  checkpointer.close()
+  result = evaluate()
+  progress.write(step, {"top1_error": result["top1_error"], "top5_error": result["top5_error"]})
+  progress.close()
+  results = {"step": step, "images": step * config.batch_size, "kind": config.model.kind,
+             "sequence_length": config.model.sequence_length, "dataset": config.dataset, **result}
+  if jax.process_index() == 0:
+    runtime.write_json_atomic(os.path.join(config.workdir, "results.json"), results)
+  print("results: " + json.dumps(results), flush=True)
+  return results
+
+
+def restore_workdir(workdir: str):
+  """(config, pipeline, model, state) of a launch.classify workdir's latest checkpoint."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise runtime.UsageError(f"{path} not found; pass the workdir of a launch.classify run.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  checkpointer = runtime.Checkpointer(workdir, with_data_state=True)
+  try:
+    with tfds_mock(config):
+      pipeline = build_pipeline(config)
+    model, state = supervised.restore(config, pipeline.num_classes, checkpointer)
+  except FileNotFoundError as e:
+    raise runtime.UsageError(f"{workdir}: {e}") from None
+  finally:
+    checkpointer.close()
+  return config, pipeline, model, state
+
+
+def main(argv, config_flag):
+  logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    raise runtime.UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
+  if config_flag.value is None:
+    raise runtime.UsageError("pass --config=configs/s3ta_imagenet.py (or configs/s3ta_cluttered60.py).")
+  run(config_flag.value, command=[sys.executable, "-m", "launch.classify", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+  _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/s3ta_{imagenet,cluttered60}.py",
+                                            lock_config=True)
+  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv),
+          flags_parser=runtime.parse_flags)
