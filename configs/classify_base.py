@@ -24,7 +24,7 @@ def base_config(model: str, kind: str) -> ml_collections.ConfigDict:
   c.learning_rate = 0.1
   c.momentum = 0.9
   c.weight_decay = 1e-4
-  c.lr_boundaries = (100_000, 150_000, 175_000)
+  c.lr_boundaries = (100_000, 150_000, 175_000)  # Counted from the end of the warm-up.
   c.warmup_steps = 0
   c.max_grad_norm = 0.0  # 0: no clipping (A.3.1 names none).
   c.num_train_steps = 200_000

@@ -2,7 +2,8 @@
 
   python -m launch.classify --config=configs/s3ta_imagenet.py --config.workdir=workdirs/s3ta_in_t4
     S3TA, T = 4 (paper: 73.4% top-1). `:t1` T = 1 (73.1%); `:t8` T = 8, lr 0.01, trained at T = 4
-    for the first 100k steps (74.5%). Needs accelerators: batch 1024, 200k steps.
+    for the first 100k steps (74.5%; its evaluations in that phase already run at T = 8). Needs
+    accelerators: batch 1024, 200k steps.
   `:resnet` the plain ResNet-50 (paper: 74.0% in their setup); `:recurrent` the recurrent ResNet-50,
     T = 4 (70.2%).
   `:mock` (combinable, e.g. `:resnet,mock`): a small model on tfds mock ImageNet for a few steps,

@@ -21,6 +21,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, logging
@@ -74,23 +75,25 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
   runtime.init_distributed(config)
   with tfds_mock(config):
     try:
+      print(f"preparing the {config.dataset} input pipeline...", flush=True)
       pipeline = build_pipeline(config)
       model = classifier_lib.make_classifier(config.model, pipeline.num_classes)
       if pipeline.image_shape != (config.model.image_size,) * 2 + (config.model.image_channels,):
         raise ValueError(f"the data gives {pipeline.image_shape} images but the model expects "
                          f"image_size={config.model.image_size}, image_channels="
                          f"{config.model.image_channels}; set --config.model.* to match.")
-      per_process = input_pipeline.process_batch_size(config.batch_size)
-      if config.batch_size % jax.device_count():
-        raise ValueError(f"batch_size={config.batch_size} must be a multiple of the "
-                         f"{jax.device_count()} devices.")
+      for field in ("batch_size", "eval_batch_size"):
+        input_pipeline.process_batch_size(config[field], field)
+        if config[field] % jax.device_count():
+          raise ValueError(f"{field}={config[field]} must be a multiple of the "
+                           f"{jax.device_count()} devices.")
     except (ValueError, FileNotFoundError) as e:
       raise runtime.UsageError(str(e)) from None
     runtime.claim_workdir(config.workdir)
     runtime.guard_config(config.workdir, config)
     if command and jax.process_index() == 0:
       runtime.write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
-    return _train(config, pipeline, model, per_process, stop_at)
+    return _train(config, pipeline, model, stop_at)
 
 
 def tfds_mock(config):
@@ -102,7 +105,7 @@ def tfds_mock(config):
                                 policy=tfds.testing.MockPolicy.USE_CODE)
 
 
-def _train(config, pipeline, model, per_process: int, stop_at: int | None) -> dict | None:
+def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
   mesh = ram_train.make_mesh(jax.devices())
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -113,6 +116,10 @@ def _train(config, pipeline, model, per_process: int, stop_at: int | None) -> di
   checkpointer = runtime.Checkpointer(config.workdir, with_data_state=True)
   if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state, with_data_state=True)
+    if len(data_state["iterators"]) != jax.process_count():
+      raise runtime.UsageError(
+          f"{config.workdir} was written by {len(data_state['iterators'])} process(es); resume "
+          f"it with that many (each process's input position is saved), not {jax.process_count()}.")
     iterator.set_state(data_state["iterators"][jax.process_index()].encode())
     print(f"resumed from step {int(state['step'])} in {config.workdir}", flush=True)
   state = jax.device_put(state, replicated)
@@ -152,25 +159,33 @@ def _train(config, pipeline, model, per_process: int, stop_at: int | None) -> di
     while step < total:
       length = supervised.sequence_length_at(config, step)
       if length not in step_fns:
+        print(f"compiling the training step at T={length} (the first step takes longer)",
+              flush=True)
         step_fns[length] = supervised.make_train_step(model, optimizer, mesh, length)
       batch = to_device(next(iterator))
       state, metrics = step_fns[length](state, batch["image"], batch["label"])
       step += 1
-      metric_sum = metrics if metric_sum is None else jax.tree.map(np.add, metric_sum, metrics)
+      # jnp (asynchronous) sums: reading the metrics only when printing keeps steps pipelined.
+      metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
       count += 1
       items += config.batch_size
       actions = control.after(step)
-      if time.time() - last_print >= config.progress_every_s or step == total or \
-          actions.checkpoint:
-        means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
-        if not np.isfinite(means["loss"]):  # Never checkpoint a diverged state.
+      print_due = time.time() - last_print >= config.progress_every_s or step == total
+      # The divergence check runs where all processes agree (checkpoint steps), so they stop
+      # together; a single process also checks at each progress line. A step's loss is of the
+      # parameters before its update, so the updated state is checked too before it is saved.
+      if actions.checkpoint or (print_due and jax.process_count() == 1):
+        loss = float(jax.device_get(metric_sum["loss"])) / count
+        if not (np.isfinite(loss) and bool(all_finite(state))):
           kept = checkpointer.latest_step()
           checkpointer.close()
           progress.close()
           raise runtime.UsageError(
-              f"training diverged: the loss is {means['loss']} by step {step}; the last "
-              f"checkpoint (step {kept}) is kept. Lower --config.learning_rate or set "
-              "--config.max_grad_norm, in a new workdir.")
+              f"training diverged: the loss is {loss} by step {step} (or the parameters are not "
+              f"finite); the last checkpoint (step {kept}) is kept. Lower "
+              "--config.learning_rate or set --config.max_grad_norm, in a new workdir.")
+      if print_due or actions.checkpoint:
+        means = {k: float(v) / count for k, v in jax.device_get(metric_sum).items()}
         progress.update(step, items, means, force=True)
         metric_sum, count, items, last_print = None, 0, 0, time.time()
       if actions.evaluate:
@@ -197,6 +212,12 @@ def _train(config, pipeline, model, per_process: int, stop_at: int | None) -> di
     runtime.write_json_atomic(os.path.join(config.workdir, "results.json"), results)
   print("results: " + json.dumps(results), flush=True)
   return results
+
+
+@jax.jit
+def all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)
+                            if jnp.issubdtype(x.dtype, jnp.inexact)]))
 
 
 def restore_workdir(workdir: str):

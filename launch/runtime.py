@@ -110,9 +110,14 @@ class LoopControl:
 
   def after(self, step: int) -> "LoopControl.Actions":
     last = step >= self.total_steps
-    stop = not last and (step == self.stop_at or self.stop_signal.requested)
-    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not last
+    requested = self.stop_signal.requested
     overdue = self._clock() - self._last_checkpoint >= self.checkpoint_every_s
+    if jax.process_count() > 1:  # Saves are collective: every process acts on process 0's clock.
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      overdue, requested = (bool(x) for x in multihost_utils.broadcast_one_to_all(
+          np.array([overdue, requested])))
+    stop = not last and (step == self.stop_at or requested)
+    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not last
     checkpoint = last or stop or overdue
     if checkpoint:
       self._last_checkpoint = self._clock()
@@ -280,7 +285,7 @@ def after_resumes(records: list[dict]) -> list[dict]:
 RESUMABLE_FIELDS = frozenset({
     "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",
     "eval_every_steps", "allow_config_change", "progress_every_s", "num_eval_episodes",
-    "stop_return", "worker_count", "eval_batch_size", "num_eval_examples",
+    "stop_return", "eval_batch_size", "num_eval_examples",
 })
 # Where and how many processes run may change between a run and its resumption.
 RESUMABLE_PREFIXES = ("distributed.",)

@@ -19,9 +19,13 @@ answer processor does ("the rest of the model is identical", section 4.2.2).
 
 Baselines (section 4.2.1):
   resnet            ResNet v2 -> global average pool -> Dense(classes); T must be 1.
-  recurrent_resnet  at each step a shared 1-layer MLP maps the accumulated logits of the previous
-                    step to an H x W tensor added to every channel of the (normalised) image, which
-                    goes through the ResNet again; its logits are accumulated as S3TA's are.
+  recurrent_resnet  from step 2 on, a shared 1-layer MLP maps the accumulated logits of the
+                    previous step to an H x W tensor added to every channel of the (normalised)
+                    image, which goes through the ResNet again; its logits are accumulated as
+                    S3TA's are.
+
+The ResNet's BatchNorm takes its statistics over the whole (global) batch: under jit with a
+sharded batch XLA reduces them across devices and processes. Running averages use momentum 0.9.
 """
 from __future__ import annotations
 
@@ -123,6 +127,26 @@ class MLP(nn.Module):
     return x
 
 
+def keys_and_values(o_vis: jax.Array, c) -> tuple[jax.Array, jax.Array]:
+  """Splits a [B, h, w, C] map at `c.key_channels` and appends the spatial basis to both."""
+  batch, h, w = o_vis.shape[:3]
+  basis = jnp.broadcast_to(basis_lib.spatial_basis(h, w, c.basis_even, c.basis_odd),
+                           (batch, h, w, basis_lib.num_channels(c.basis_even, c.basis_odd)))
+  return (jnp.concatenate([o_vis[..., :c.key_channels], basis], -1),
+          jnp.concatenate([o_vis[..., c.key_channels:], basis], -1))
+
+
+def read_step(model, logits: jax.Array, keys: jax.Array, values: jax.Array):
+  """One S3TA read of a classifier (`model` has query_net, query_out, policy_net, classes):
+  queries from the accumulated logits, attention, and the logits plus this step's. ->
+  (logits [B, K], maps [B, N, h, w])."""
+  batch = logits.shape[0]
+  queries = model.query_out(model.query_net(logits)).reshape(batch, model.config.num_heads, -1)
+  answers, maps = attention_lib.spatial_attention(queries, keys, values)
+  read = jnp.concatenate([queries.reshape(batch, -1), answers.reshape(batch, -1)], -1)
+  return logits + model.classes(model.policy_net(read)), maps
+
+
 class Classifier(nn.Module):
   """S3TA classifier or a baseline, by `config.kind` (module docstring)."""
   config: Any  # FrozenConfigDict
@@ -161,22 +185,15 @@ class Classifier(nn.Module):
     all_logits, all_maps = [], []
     if c.kind == "s3ta":
       o_vis = self.resnet(x, train)
-      h, w = o_vis.shape[1:3]
-      basis = jnp.broadcast_to(basis_lib.spatial_basis(h, w, c.basis_even, c.basis_odd),
-                               (batch, h, w, basis_lib.num_channels(c.basis_even, c.basis_odd)))
-      keys = jnp.concatenate([o_vis[..., :c.key_channels], basis], -1)
-      values = jnp.concatenate([o_vis[..., c.key_channels:], basis], -1)
+      keys, values = keys_and_values(o_vis, c)
       for _ in range(steps):  # The modules are shared across steps: the same weights each time.
-        queries = self.query_out(self.query_net(logits)).reshape(batch, c.num_heads, -1)
-        answers, maps = attention_lib.spatial_attention(queries, keys, values)
-        read = jnp.concatenate([queries.reshape(batch, -1), answers.reshape(batch, -1)], -1)
-        logits = logits + self.classes(self.policy_net(read))
+        logits, maps = read_step(self, logits, keys, values)
         all_logits.append(logits)
         all_maps.append(maps)
     else:
-      for _ in range(steps):
+      for t in range(steps):
         image = x
-        if c.kind == "recurrent_resnet":
+        if c.kind == "recurrent_resnet" and t:  # Feedback from the previous step's logits.
           image = x + self.feedback(logits).reshape(batch, c.image_size, c.image_size, 1)
         features = jnp.mean(self.resnet(image, train), axis=(1, 2))
         logits = logits + self.classes(features)

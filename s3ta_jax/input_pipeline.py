@@ -21,6 +21,7 @@ import math
 from typing import Any, Sequence
 
 import grain.python as grain
+from absl import flags
 import jax
 import numpy as np
 from PIL import Image, ImageEnhance
@@ -189,16 +190,24 @@ class Pipeline:
   image_shape: tuple[int, int, int]
 
 
-def process_batch_size(global_batch: int) -> int:
+def process_batch_size(global_batch: int, name: str = "batch_size") -> int:
   if global_batch % jax.process_count():
-    raise ValueError(f"batch_size={global_batch} must divide evenly among the "
+    raise ValueError(f"{name}={global_batch} must divide evenly among the "
                      f"{jax.process_count()} processes.")
   return global_batch // jax.process_count()
+
+
+def _absl_flags_for_grain_workers(worker_count: int) -> None:
+  """grain's worker processes read absl flags; outside an absl app (tests, notebooks) nothing has
+  parsed them, so take their defaults."""
+  if worker_count and not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
 
 
 def train_loader(pipeline: Pipeline, global_batch: int, seed: int,
                  worker_count: int = 0) -> grain.DataLoader:
   """Shuffled, repeating, augmented batches of this process's shard."""
+  _absl_flags_for_grain_workers(worker_count)
   shard = grain.ShardByJaxProcess(drop_remainder=True)
   sampler = grain.IndexSampler(len(pipeline.train_source), shard, shuffle=True, num_epochs=None,
                                seed=seed)
@@ -229,10 +238,12 @@ def eval_batches(pipeline: Pipeline, global_batch: int, num_examples: int = 0,
   shard_len = -(-n // jax.process_count())
   start = min(n, jax.process_index() * shard_len)
   shard = _Subset(pipeline.eval_source, start, min(n, start + shard_len))
-  sampler = grain.IndexSampler(len(shard), shuffle=False, num_epochs=1)
-  loader = grain.DataLoader(data_source=shard, sampler=sampler,
-                            worker_count=worker_count,
-                            operations=list(pipeline.eval_ops) + [_AddMask()])
+  loader = []
+  if len(shard):  # grain refuses an empty sampler; an empty shard yields only padding.
+    _absl_flags_for_grain_workers(worker_count)
+    loader = grain.DataLoader(data_source=shard, worker_count=worker_count,
+                              sampler=grain.IndexSampler(len(shard), shuffle=False, num_epochs=1),
+                              operations=list(pipeline.eval_ops) + [_AddMask()])
   batch: list[dict] = []
   produced, last = 0, None
   for element in loader:
@@ -242,9 +253,10 @@ def eval_batches(pipeline: Pipeline, global_batch: int, num_examples: int = 0,
       yield _stack(batch)
       produced, batch = produced + 1, []
   while produced < -(-shard_len // per_process):  # Shorter shards pad up to the longest's count.
-    if last is None:
-      raise ValueError(f"process {jax.process_index()} has no evaluation records; evaluate on at "
-                       f"least {jax.process_count()} examples.")
+    if last is None:  # An empty shard (fewer records than processes x shard length).
+      last = pipeline.eval_source[0]
+      for op in pipeline.eval_ops:
+        last = op.map(last)
     batch += [{**last, "mask": np.float32(0.0)}] * (per_process - len(batch))
     yield _stack(batch)
     produced, batch = produced + 1, []

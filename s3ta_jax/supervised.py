@@ -16,7 +16,8 @@ from s3ta_jax import classifier as classifier_lib
 
 def make_optimizer(config) -> optax.GradientTransformation:
   """SGD, momentum `config.momentum`, lr `config.learning_rate` x0.1 at each of
-  `config.lr_boundaries` (after `config.warmup_steps` of linear warm-up), L2 weight decay
+  `config.lr_boundaries`, counted from the end of `config.warmup_steps` of linear warm-up (so
+  with warm-up w the drops come at steps w + b), L2 weight decay
   `config.weight_decay` on the convolution and dense kernels; gradients clipped to global norm
   `config.max_grad_norm` first when it is set (not in the paper)."""
   schedule = optax.piecewise_constant_schedule(

@@ -194,3 +194,42 @@ def test_sequence_length_switch():
   assert [supervised.sequence_length_at(c, s) for s in (0, 9, 10, 50)] == [4, 4, 8, 8]
   c.initial_sequence_length = 0
   assert supervised.sequence_length_at(c, 0) == 8
+
+
+def test_warmup_then_boundaries_counted_from_its_end():
+  c = ml_collections.ConfigDict({"learning_rate": 1.0, "momentum": 0.0, "weight_decay": 0.0,
+                                 "lr_boundaries": (3,), "warmup_steps": 2})
+  opt = supervised.make_optimizer(c)
+  params = {"kernel": jnp.zeros((1, 1))}
+  state = opt.init(params)
+  lrs = []
+  for _ in range(7):
+    updates, state = opt.update({"kernel": -jnp.ones((1, 1))}, state, params)
+    lrs.append(float(updates["kernel"][0, 0]))
+  np.testing.assert_allclose(lrs, [0.0, 0.5, 1.0, 1.0, 1.0, 0.1, 0.1], rtol=1e-6)
+
+
+def test_batchnorm_trains_on_the_batch_and_evaluates_on_running_averages():
+  model = resnet_v2.ResNetV2((1,), 4, "basic", "small")
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 8, 8, 1)) * 3.0 + 5.0
+  variables = model.init(jax.random.PRNGKey(1), x, train=False)
+  # Evaluation: each example's output does not depend on the rest of the batch.
+  alone = model.apply(variables, x[:1], train=False)
+  np.testing.assert_allclose(model.apply(variables, x, train=False)[:1], alone, rtol=1e-5,
+                             atol=1e-6)
+  # Training: statistics of the batch, so the same example comes out differently with others...
+  together, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  paired, _ = model.apply(variables, x[:2], train=True, mutable=["batch_stats"])
+  assert np.abs(np.asarray(together[:1] - paired[:1])).max() > 1e-3
+  # ...and the running mean of the first norm moves 10% of the way to the batch mean (momentum 0.9).
+  first = updates["batch_stats"]["stage0_block0"]["BatchNorm_0"]["mean"]
+  stem = model.apply(variables, x, method=lambda m, x: nn_stem(m, x))
+  np.testing.assert_allclose(first, 0.1 * np.asarray(stem).mean(axis=(0, 1, 2)), rtol=1e-4,
+                             atol=1e-6)
+
+
+def nn_stem(module, x):
+  """The stem convolution alone, with `module`'s parameters (input of the first norm)."""
+  import flax.linen as nn
+  return nn.Conv(module.width, (3, 3), (2, 2), padding="SAME", use_bias=False, name="stem",
+                 parent=None).apply({"params": module.variables["params"]["stem"]}, x)

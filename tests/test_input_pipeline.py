@@ -142,3 +142,27 @@ def test_uneven_batch_across_processes_is_an_error(monkeypatch):
   _as_process(monkeypatch, 0, 3)
   with pytest.raises(ValueError, match="divide evenly"):
     ip.process_batch_size(8)
+
+
+def test_each_epoch_draws_new_clutter_and_workers_do_not_change_the_batches():
+  digits, labels = _digits(8)
+  pipeline = ip.Pipeline(ip.ArraySource(image=digits, label=labels), [ip.Clutter(digits)], None,
+                         [], 10, (60, 60, 1))
+  iterator = iter(ip.train_loader(pipeline, 8, seed=1))
+  first, second = next(iterator), next(iterator)  # Two epochs of the 8 records.
+  assert sorted(first["label"]) == sorted(second["label"])
+  assert not np.array_equal(np.sort(first["image"].reshape(8, -1), 0),
+                            np.sort(second["image"].reshape(8, -1), 0))
+  with_worker = iter(ip.train_loader(pipeline, 8, seed=1, worker_count=1))
+  np.testing.assert_array_equal(next(with_worker)["image"], first["image"])
+
+
+def test_more_processes_than_evaluation_shards_still_count_each_example_once(monkeypatch):
+  pipeline = ip.Pipeline(None, [], ip.ArraySource(label=np.arange(5)), [], 5, (1, 1, 1))
+  seen, batches = [], []
+  for process in range(4):  # Shards of 2, 2, 1 and 0 records.
+    _as_process(monkeypatch, process, 4)
+    out = list(ip.eval_batches(pipeline, global_batch=8))
+    batches.append(len(out))
+    seen += [int(i) for b in out for i, m in zip(b["index"], b["mask"]) if m]
+  assert batches == [1, 1, 1, 1] and sorted(seen) == list(range(5))
