@@ -31,7 +31,10 @@ setuptools.setup(
         # Only to prepare ImageNet once (launch.prepare_imagenet): tfds's imagenet2012 builder reads
         # the ILSVRC2012 tars with TensorFlow. Training and the tests never import it.
         "prepare": ["tensorflow-cpu"],
+        # Decoding Kinetics clips once (launch.prepare_kinetics); training reads JPEG frames.
+        "kinetics": ["av"],
         "dev": [
+            "av",  # The Kinetics builder tests write and decode tiny MP4 files.
             "pytest",
             "pytest-xdist",  # Two workers halve CI wall time on the 2-core machine.
         ],

@@ -31,11 +31,11 @@ from ml_collections import config_flags
 
 from launch import runtime
 from ram_jax import train as ram_train
-from s3ta_jax import classifier as classifier_lib
 from s3ta_jax import input_pipeline
 from s3ta_jax import supervised
+from s3ta_jax import video_classifier
 
-DATASETS = ("imagenet2012", "cluttered_mnist")
+DATASETS = ("imagenet2012", "cluttered_mnist", "kinetics")
 _STATE_BYTES = 8192  # Room for one process's grain iterator state in the all-gather.
 
 
@@ -46,6 +46,15 @@ def build_pipeline(config) -> input_pipeline.Pipeline:
     return input_pipeline.cluttered_mnist(config.data_dir or None, config.model.image_size,
                                           config.num_clutter, config.eval_seed,
                                           config.num_validation)
+  if config.dataset == "kinetics":
+    m = config.model
+    if config.mock:
+      return input_pipeline.synthetic_clips(config.mock_examples, m.num_frames, m.image_size,
+                                            m.image_channels, config.mock_classes, config.seed)
+    if not config.data_dir:
+      raise ValueError("set --config.data_dir to a dataset built by python -m "
+                       "launch.prepare_kinetics (the directory it printed).")
+    return input_pipeline.kinetics(config.data_dir, m.image_size)
   raise ValueError(f"dataset {config.dataset!r} is not one of {DATASETS}.")
 
 
@@ -77,11 +86,15 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
     try:
       print(f"preparing the {config.dataset} input pipeline...", flush=True)
       pipeline = build_pipeline(config)
-      model = classifier_lib.make_classifier(config.model, pipeline.num_classes)
-      if pipeline.image_shape != (config.model.image_size,) * 2 + (config.model.image_channels,):
-        raise ValueError(f"the data gives {pipeline.image_shape} images but the model expects "
-                         f"image_size={config.model.image_size}, image_channels="
-                         f"{config.model.image_channels}; set --config.model.* to match.")
+      model = supervised.make_model(config.model, pipeline.num_classes)
+      m = config.model
+      expected = (m.image_size, m.image_size, m.image_channels)
+      if m.kind in video_classifier.KINDS:
+        expected = (m.num_frames,) + expected
+      if pipeline.image_shape != expected:
+        raise ValueError(f"the data gives {pipeline.image_shape} inputs but the model expects "
+                         f"{expected} (num_frames, image_size, image_channels); set "
+                         "--config.model.* to match.")
       for field in ("batch_size", "eval_batch_size"):
         input_pipeline.process_batch_size(config[field], field)
         if config[field] % jax.device_count():
@@ -142,7 +155,7 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
   total = config.num_train_steps
   progress = runtime.Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  print(f"{config.model.kind} (T={config.model.sequence_length}) on {config.dataset}"
+  print(f"{config.model.kind} (T={supervised.sequence_length_at(config, total)}) on {config.dataset}"
         f"{' (mock)' if config.mock else ''}: {n_params:,} parameters, {jax.device_count()} "
         f"device(s), {jax.process_count()} process(es), steps {step}->{total}, batch "
         f"{config.batch_size}", flush=True)
@@ -207,7 +220,8 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
   progress.write(step, {"top1_error": result["top1_error"], "top5_error": result["top5_error"]})
   progress.close()
   results = {"step": step, "images": step * config.batch_size, "kind": config.model.kind,
-             "sequence_length": config.model.sequence_length, "dataset": config.dataset, **result}
+             "sequence_length": supervised.sequence_length_at(config, step),
+             "dataset": pipeline.name or config.dataset, **result}
   if jax.process_index() == 0:
     runtime.write_json_atomic(os.path.join(config.workdir, "results.json"), results)
   print("results: " + json.dumps(results), flush=True)

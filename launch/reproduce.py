@@ -278,7 +278,9 @@ def _s3ta_records(records_dir: str, kind: str) -> list[tuple[str, dict]]:
 
 
 # The RAM row each classifier task is compared with (same task, same test canvases).
-CLASSIFIER_TASKS = {"cluttered_mnist": ("cluttered60_ram8", "60x60 cluttered MNIST")}
+CLASSIFIER_TASKS = {"cluttered_mnist": ("cluttered60_ram8", "60x60 cluttered MNIST"),
+                    "moving_mnist": (None, "moving digits in clutter, 6 frames of 32x32, 20 "
+                                           "classes (s3ta_jax/moving_mnist.py)")}
 
 
 def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
@@ -309,7 +311,7 @@ def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
     wall = f"{r['wall_s'] / 3600:.2f} h" if r.get("wall_s") else "—"
     lines.append(f"| {task} ([record](run_records/{name})) | {res['kind']}, T={res['sequence_length']} "
                  f"| {100 * r['value']:.2f}% | {ram} | {steps} | {in_box} | "
-                 f"{res['images'] / 1e6:.1f}M images | {wall} | `{r.get('train_command') or 'not recorded'}` "
+                 f"{res['images'] / 1e6:.2g}M {'clips' if 'video' in res['kind'] else 'images'} | {wall} | `{r.get('train_command') or 'not recorded'}` "
                  f"| {figures} | {r.get('machine', '')}, {r.get('date', '')} |")
   return lines
 

@@ -152,7 +152,8 @@ def visualize_classifier(out_dir: str):
                       batch["image"])
   path = os.path.join(out_dir, "steps.png")
   interpret.classifier_steps_figure(batch["image"], np.asarray(out.attention),
-                                    np.asarray(out.step_logits), batch["label"], path)
+                                    np.asarray(out.step_logits), batch["label"], path,
+                                    list(pipeline.class_names) or None)
   print(f"wrote {path}", flush=True)
   results_path = os.path.join(_WORKDIR.value, "results.json")
   if _RECORD.value:
@@ -163,7 +164,9 @@ def visualize_classifier(out_dir: str):
     docs = os.path.dirname(os.path.dirname(os.path.abspath(_RECORD.value)))
     wall = runtime.read_metrics(_WORKDIR.value)
     runtime.write_json_atomic(_RECORD.value, dict(
-        kind="s3ta_classifier", title=f"S3TA classifier, {config.dataset}, T={config.model.sequence_length}",
+        kind="s3ta_classifier",
+        title=f"S3TA classifier ({config.model.kind}), {results['dataset']}, "
+              f"T={results['sequence_length']}",
         value=results["top1_error"], results=results, train_command=train_command(),
         command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
         figures=[os.path.relpath(os.path.abspath(path), docs)],

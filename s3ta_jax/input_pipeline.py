@@ -109,6 +109,47 @@ class EvalPreprocess(grain.MapTransform):
     return {"image": center_crop(element["image"], self.size), "label": np.int32(element["label"])}
 
 
+# ----------------------------------------------------------------------------- video clips
+
+def _clip_and_label(element: dict) -> tuple[np.ndarray, np.int32]:
+  """A kinetics record ({"image/encoded": [F, H, W, 3], ...}) or an already-renamed one."""
+  if "image/encoded" in element:
+    return np.asarray(element["image/encoded"]), np.int32(element["clip/label/index"])
+  return np.asarray(element["image"]), np.int32(element["label"])
+
+
+@dataclasses.dataclass
+class VideoTrainAugment(grain.RandomMapTransform):
+  """One random `size` x `size` crop and one flip for all frames of a clip (frames whose short
+  side is at least `size`, as the builder stores them)."""
+  size: int
+
+  def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+    clip, label = _clip_and_label(element)
+    h, w = clip.shape[1:3]
+    if min(h, w) < self.size:
+      raise ValueError(f"clip frames are {h}x{w}, smaller than the crop {self.size}; prepare "
+                       "the dataset with a larger short side or lower model.image_size.")
+    top, left = rng.integers(0, h - self.size + 1), rng.integers(0, w - self.size + 1)
+    clip = clip[:, top:top + self.size, left:left + self.size]
+    if rng.random() < 0.5:
+      clip = clip[:, :, ::-1]
+    return {"image": np.ascontiguousarray(clip), "label": label}
+
+
+@dataclasses.dataclass
+class VideoEvalPreprocess(grain.MapTransform):
+  """The central `size` x `size` crop of every frame."""
+  size: int
+
+  def map(self, element: dict) -> dict:
+    clip, label = _clip_and_label(element)
+    h, w = clip.shape[1:3]
+    top, left = (h - self.size) // 2, (w - self.size) // 2
+    return {"image": np.ascontiguousarray(clip[:, top:top + self.size, left:left + self.size]),
+            "label": label}
+
+
 # ----------------------------------------------------------------------------- cluttered MNIST
 
 @dataclasses.dataclass
@@ -187,7 +228,9 @@ class Pipeline:
   eval_source: Any
   eval_ops: Sequence[Any]
   num_classes: int
-  image_shape: tuple[int, int, int]
+  image_shape: tuple[int, ...]  # [H, W, C], or [F, H, W, C] for clips.
+  name: str = ""  # What results call the data when `config.dataset` is a format (a tfds name).
+  class_names: tuple[str, ...] = ()
 
 
 def process_batch_size(global_batch: int, name: str = "batch_size") -> int:
@@ -312,3 +355,28 @@ def cluttered_mnist(data_dir: str | None, canvas: int = 60, num_clutter: int = 4
   return Pipeline(ArraySource(image=np.asarray(digits), label=np.asarray(labels)),
                   [Clutter(np.asarray(digits), canvas, num_clutter)], ArraySource(**test), [],
                   10, (canvas, canvas, 1))
+
+
+def kinetics(dataset_dir: str, image_size: int, eval_split: str = "validation") -> Pipeline:
+  """A dataset built by `s3ta_jax.kinetics.prepare` (ArrayRecord; read without TensorFlow)."""
+  from s3ta_jax import kinetics as kinetics_lib
+  train = kinetics_lib.data_source(dataset_dir, "train")
+  evaluation = kinetics_lib.data_source(dataset_dir, eval_split)
+  import tensorflow_datasets as tfds
+  info = tfds.builder_from_directory(dataset_dir).info
+  frames = np.asarray(train[0]["image/encoded"])
+  return Pipeline(train, [VideoTrainAugment(image_size)], evaluation,
+                  [VideoEvalPreprocess(image_size)],
+                  info.features["clip/label/index"].num_classes,
+                  (frames.shape[0], image_size, image_size, frames.shape[-1]), info.name,
+                  tuple(info.features["clip/label/index"].names))
+
+
+def synthetic_clips(num_clips: int, num_frames: int, size: int, channels: int, num_classes: int,
+                    seed: int = 0) -> Pipeline:
+  """Random uint8 clips and labels in memory: a smoke-run stand-in for a prepared video dataset."""
+  rng = np.random.default_rng(seed)
+  source = ArraySource(
+      image=rng.integers(0, 256, (num_clips, num_frames, size, size, channels), dtype=np.uint8),
+      label=rng.integers(0, num_classes, num_clips).astype(np.int32))
+  return Pipeline(source, [], source, [], num_classes, (num_frames, size, size, channels))

@@ -379,28 +379,31 @@ def write_video(images: list[np.ndarray], out_dir: str, fps: int) -> str:
 def classifier_steps_figure(images: np.ndarray, attention: np.ndarray, step_logits: np.ndarray,
                             labels: np.ndarray, path: str, class_names=None, top: int = 10):
   """Fig. 7's layout for each image: the image, then each step's attention over it (the mean of
-  the heads' maps, bright = attended), and below each step its class probabilities.
+  the heads' maps, bright = attended), and below each step its class probabilities. For clips
+  (Fig. 9), step t is drawn over frame t and the first column is the first frame.
 
-  images [B, H, W, C] uint8, attention [T, B, N, h, w], step_logits [T, B, K], labels [B].
+  images [B, H, W, C] or clips [B, T, H, W, C] uint8, attention [T, B, N, h, w], step_logits
+  [T, B, K], labels [B].
   """
   import matplotlib  # pylint: disable=g-import-not-at-top  # Only figures need matplotlib.
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   steps, batch = step_logits.shape[:2]
+  clips = images if images.ndim == 5 else np.repeat(images[:, None], steps, axis=1)
   names = class_names or [str(k) for k in range(step_logits.shape[-1])]
   fig, axes = plt.subplots(2 * batch, steps + 1, figsize=(1.8 * (steps + 1), 3.4 * batch),
                            squeeze=False)
   for b in range(batch):
-    rgb = images[b] if images.shape[-1] == 3 else np.repeat(images[b], 3, axis=-1)
-    axes[2 * b, 0].imshow(rgb)
+    frames = clips[b] if clips.shape[-1] == 3 else np.repeat(clips[b], 3, axis=-1)
+    axes[2 * b, 0].imshow(frames[0])
     axes[2 * b, 0].set_title(f"label {names[int(labels[b])]}", fontsize=8)
     axes[2 * b + 1, 0].axis("off")
     for t in range(steps):
       ax = axes[2 * b, t + 1]
       if attention.shape[2]:
-        ax.imshow(attention_overlay(rgb, attention[t, b].mean(0)))
+        ax.imshow(attention_overlay(frames[t], attention[t, b].mean(0)))
       else:
-        ax.imshow(rgb)
+        ax.imshow(frames[t])
       probs = np.exp(step_logits[t, b] - step_logits[t, b].max())
       probs /= probs.sum()
       order = np.argsort(-probs)[:top]

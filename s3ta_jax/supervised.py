@@ -12,6 +12,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from s3ta_jax import classifier as classifier_lib
+from s3ta_jax import video_classifier
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -31,8 +32,17 @@ def make_optimizer(config) -> optax.GradientTransformation:
                      optax.sgd(schedule, momentum=config.momentum))
 
 
-def init_state(model: classifier_lib.Classifier, optimizer, seed: int) -> dict:
-  variables = classifier_lib.init_variables(model, jax.random.PRNGKey(seed))
+def make_model(model_config, num_classes: int):
+  """The image classifier (`classifier.py`) or, for kind "s3ta_video", the video classifier."""
+  if model_config.kind in video_classifier.KINDS:
+    return video_classifier.make_video_classifier(model_config, num_classes)
+  return classifier_lib.make_classifier(model_config, num_classes)
+
+
+def init_state(model, optimizer, seed: int) -> dict:
+  init = (video_classifier.init_variables if isinstance(model, video_classifier.VideoClassifier)
+          else classifier_lib.init_variables)
+  variables = init(model, jax.random.PRNGKey(seed))
   return {"params": variables["params"], "batch_stats": variables["batch_stats"],
           "opt_state": optimizer.init(variables["params"]), "step": jnp.zeros((), jnp.int32)}
 
@@ -42,6 +52,8 @@ def sequence_length_at(config, step: int) -> int:
   (A.3.1: the length-8 run trains at length 4 for its first 100k steps)."""
   if config.initial_sequence_length and step < config.sequence_length_switch_step:
     return config.initial_sequence_length
+  if config.model.kind in video_classifier.KINDS:
+    return config.model.num_frames  # One read per frame.
   return config.model.sequence_length
 
 
@@ -133,7 +145,7 @@ def summarize(totals: dict) -> dict[str, Any]:
 def restore(config, num_classes: int, checkpointer):
   """(model, state) from the latest checkpoint of a `launch.classify` run. `checkpointer` is the
   object the run saved with (`launch.runtime.Checkpointer(workdir, with_data_state=True)`)."""
-  model = classifier_lib.make_classifier(config.model, num_classes)
+  model = make_model(config.model, num_classes)
   if checkpointer.latest_step() is None:
     raise FileNotFoundError("no checkpoint yet; train first (or wait for the run's first save).")
   return model, checkpointer.restore(init_state(model, make_optimizer(config), config.seed))

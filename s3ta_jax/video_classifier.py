@@ -9,6 +9,9 @@ Per clip of F frames, processed in order (an `nn.scan` over time, as the Atari a
                 [queries, answers] -> logits added to the running logits  (`classifier.read_step`)
   loss:         cross-entropy of the logits accumulated over all frames.
 
+Baseline `kind="video_pool"` (no attention): the same vision core, but each frame's read is the
+spatial mean of O_vis(t), and the policy MLP sees only that; logits are accumulated alike.
+
 The ResNet has no state across frames, so it runs on all F x B frames at once; only the ConvLSTM
 and the read are in the scan. Outputs are `classifier.ClassifierOutput` with one step per frame.
 Not given by the paper; ours: 4 heads, Ck = 32 of the ConvLSTM's 256 channels.
@@ -54,7 +57,12 @@ def video_config(name: str = "kinetics") -> ml_collections.ConfigDict:
   return c
 
 
+KINDS = ("s3ta_video", "video_pool")
+
+
 def validate_config(config) -> None:
+  if config.kind not in KINDS:
+    raise ValueError(f"video classifier kind {config.kind!r} is not one of {KINDS}.")
   if config.num_frames < 1:
     raise ValueError(f"num_frames must be >= 1, got {config.num_frames}.")
   if not 0 < config.key_channels < config.conv_lstm_channels:
@@ -71,9 +79,10 @@ class VideoClassifier(nn.Module):
     self.resnet = resnet_v2.ResNetV2(tuple(c.resnet_stages), c.resnet_width, c.resnet_block,
                                      c.resnet_stem)
     self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2)
-    qsize = c.key_channels + (c.basis_even + c.basis_odd) ** 2
-    self.query_net = classifier_lib.MLP(tuple(c.query_hidden))
-    self.query_out = nn.Dense(c.num_heads * qsize)
+    if c.kind == "s3ta_video":
+      qsize = c.key_channels + (c.basis_even + c.basis_odd) ** 2
+      self.query_net = classifier_lib.MLP(tuple(c.query_hidden))
+      self.query_out = nn.Dense(c.num_heads * qsize)
     self.policy_net = classifier_lib.MLP(tuple(c.policy_hidden))
     self.classes = nn.Dense(self.num_classes)
 
@@ -81,13 +90,21 @@ class VideoClassifier(nn.Module):
     """One frame: ConvLSTM from its precomputed input gates, then one read."""
     vision, logits = carry
     vision, o_vis = self.conv_lstm.from_gates(vision, gates)
+    if self.config.kind == "video_pool":
+      logits = logits + self.classes(self.policy_net(o_vis.mean(axis=(1, 2))))
+      return (vision, logits), (logits, jnp.zeros(o_vis.shape[:1] + (0,) + o_vis.shape[1:3]))
     keys, values = classifier_lib.keys_and_values(o_vis, self.config)
     logits, maps = classifier_lib.read_step(self, logits, keys, values)
     return (vision, logits), (logits, maps)
 
-  def __call__(self, clips: jax.Array, train: bool = False) -> classifier_lib.ClassifierOutput:
-    """clips [B, F, H, W, C] (uint8, or float in [0, 1])."""
+  def __call__(self, clips: jax.Array, train: bool = False,
+               sequence_length: int | None = None) -> classifier_lib.ClassifierOutput:
+    """clips [B, F, H, W, C] (uint8, or float in [0, 1]); `sequence_length`, when given (the
+    image classifier's training-step interface), must be the number of frames."""
     c = self.config
+    if sequence_length not in (None, c.num_frames):
+      raise ValueError(f"the video classifier reads once per frame: sequence_length "
+                       f"{sequence_length} != num_frames {c.num_frames}.")
     expected = (c.num_frames, c.image_size, c.image_size, c.image_channels)
     if clips.ndim != 5 or clips.shape[1:] != expected:
       raise ValueError(f"video classifier expects clips [B, {', '.join(map(str, expected))}], "

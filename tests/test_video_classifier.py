@@ -21,19 +21,24 @@ def tiny_config():
   return c
 
 
-def test_frames_are_read_in_order_through_the_conv_lstm():
-  model = video_classifier.make_video_classifier(tiny_config(), num_classes=4)
+def run_perturbed(config, seed: int):
+  """(output, ResNet features [2, 3, 8, 8, 4], numpy params) of a tiny model on random clips,
+  its parameters moved off their initial values so every path carries signal."""
+  model = video_classifier.make_video_classifier(config, num_classes=4)
   variables = video_classifier.init_variables(model, jax.random.PRNGKey(0), batch_size=2)
-  rng = np.random.default_rng(1)
+  rng = np.random.default_rng(seed)
   params = jax.tree.map(lambda p: p + 0.3 * jnp.asarray(rng.normal(size=p.shape), jnp.float32),
                         variables["params"])
   variables = {**variables, "params": params}
   clips = jnp.asarray(rng.integers(0, 256, (2, 3, 16, 16, 1)), jnp.uint8)
-  out = model.apply(variables, clips)
   features = np.asarray(model.apply(
       variables, clips.reshape(6, 16, 16, 1),
       method=lambda m, x: m.resnet(x.astype(jnp.float32) / 255.0, False))).reshape(2, 3, 8, 8, 4)
-  p = jax.device_get(params)
+  return model.apply(variables, clips), features, jax.device_get(params)
+
+
+def test_frames_are_read_in_order_through_the_conv_lstm():
+  out, features, p = run_perturbed(tiny_config(), seed=1)
   cell = {"params": p["conv_lstm"]}
   carry = (np.zeros((2, 8, 8, 6)), np.zeros((2, 8, 8, 6)))
   basis = np.broadcast_to(spatial_basis.spatial_basis(8, 8, 2, 2), (2, 8, 8, 16))
@@ -70,3 +75,17 @@ def test_kinetics_config_follows_table_7_and_bad_clips_are_one_error():
   variables = video_classifier.init_variables(tiny, jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match="num_frames"):
     tiny.apply(variables, jnp.zeros((1, 5, 16, 16, 1), jnp.uint8))
+
+
+def test_pooled_baseline_reads_the_spatial_mean_of_each_frame():
+  c = tiny_config()
+  c.kind = "video_pool"
+  out, features, p = run_perturbed(c, seed=2)
+  assert "query_net" not in p  # No attention, no queries.
+  carry = (np.zeros((2, 8, 8, 6)), np.zeros((2, 8, 8, 6)))
+  logits = np.zeros((2, 4))
+  for t in range(3):
+    carry = _reference_step({"params": p["conv_lstm"]}, carry, features[:, t])
+    logits = logits + _dense(p["classes"], _numpy_mlp(p["policy_net"], carry[1].mean(axis=(1, 2))))
+    np.testing.assert_allclose(out.step_logits[t], logits, rtol=1e-3, atol=1e-4)
+  assert out.attention.shape == (3, 2, 0, 8, 8)
