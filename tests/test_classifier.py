@@ -190,10 +190,12 @@ def test_optimizer_steps_the_schedule_and_decays_only_kernels():
 
 def test_sequence_length_switch():
   c = ml_collections.ConfigDict({"initial_sequence_length": 4, "sequence_length_switch_step": 10,
-                                 "model": {"sequence_length": 8}})
+                                 "model": {"kind": "s3ta", "sequence_length": 8}})
   assert [supervised.sequence_length_at(c, s) for s in (0, 9, 10, 50)] == [4, 4, 8, 8]
   c.initial_sequence_length = 0
   assert supervised.sequence_length_at(c, 0) == 8
+  c.model = ml_collections.ConfigDict({"kind": "s3ta_video", "num_frames": 6})
+  assert supervised.sequence_length_at(c, 0) == 6  # One read per frame.
 
 
 def test_warmup_then_boundaries_counted_from_its_end():
