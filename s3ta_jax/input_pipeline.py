@@ -112,10 +112,8 @@ class EvalPreprocess(grain.MapTransform):
 # ----------------------------------------------------------------------------- video clips
 
 def _clip_and_label(element: dict) -> tuple[np.ndarray, np.int32]:
-  """A kinetics record ({"image/encoded": [F, H, W, 3], ...}) or an already-renamed one."""
-  if "image/encoded" in element:
-    return np.asarray(element["image/encoded"]), np.int32(element["clip/label/index"])
-  return np.asarray(element["image"]), np.int32(element["label"])
+  """The frames [F, H, W, 3] and label of a record written by `s3ta_jax.kinetics`."""
+  return np.asarray(element["image/encoded"]), np.int32(element["clip/label/index"])
 
 
 @dataclasses.dataclass
