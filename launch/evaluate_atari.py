@@ -10,7 +10,8 @@ references from `s3ta_jax.impala.human_scores`), and appends them to `workdir/ev
   python -m launch.evaluate_atari --workdir=workdirs/s3ta_breakout --diagnose
 
 instead plays 200 steps in 8 games and prints the signs of a collapsed torso (value spread over
-envs, saturated policy-LSTM gates, attention sharpness; `s3ta_jax.impala.diagnostics`).
+envs, saturated policy-LSTM and ConvLSTM gates, the ConvLSTM cell's size, attention sharpness;
+`s3ta_jax.impala.diagnostics`).
 """
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ def diagnose(config, agent, params, frames):
         f"{m['attention_max']:.4f}{uniform}; policy-LSTM input spread over envs "
         f"{m['core_input_spread']:.4f} of its rms, {100 * m['core_input_dead']:.0f}% of its units "
         "dead", flush=True)
+  if not np.isnan(m["vision_cell_abs"]):
+    gates = ", ".join(f"{g} {100 * v:.1f}%" for g, v in zip("ifgo", m["vision_gate_saturation"]))
+    print(f"vision ConvLSTM: gates saturated {gates}; mean |c| {m['vision_cell_abs']:.3f}, "
+          f"{100 * m['vision_cell_saturated']:.1f}% of cells |c| > {diagnostics.CELL_SATURATED:g};"
+          f" O_vis spread over envs {m['vision_spread']:.4f} of its rms", flush=True)
   for name in ("ball", "paddle"):
     if f"{name}_attention" in m:
       heads = ", ".join(f"{v:.3f}" for v in m[f"{name}_attention"])

@@ -10,6 +10,12 @@ inside the 5-pixel side walls); frames without a ball in that band are left out.
 4 consecutive frames after a reset and its value head regresses the target on the last one,
 with Adam and the loss summed over the batch as in the IMPALA learner. Prints R^2 of the last
 100 updates every 100.
+
+  python -m launch.probe_readout --target_noise=2
+
+adds fresh Gaussian noise of that std to each training target (R^2 still against the clean
+target), a stand-in for the noise of V-trace returns: which torsos still learn when the signal
+is a small part of what they are asked to fit?
 """
 from __future__ import annotations
 
@@ -65,16 +71,17 @@ def main(argv):
   opt_state = optimizer.init(params)
   t, b = 4, f.batch_size
 
-  def loss_fn(p, obs, y, mask):
+  def loss_fn(p, obs, y, noise, mask):
     reset = jnp.zeros((t, b), bool).at[0].set(True)
     out, _ = agent.unroll(p, obs, jnp.zeros((t, b), jnp.int32), jnp.zeros((t, b)), reset,
                           agent.initial_state(b))
     err = (out.value[-1] - y) * mask
-    return jnp.sum(jnp.square(err)), jnp.sum(jnp.square(err)) / jnp.sum(mask)
+    fit = (out.value[-1] - y - noise) * mask
+    return jnp.sum(jnp.square(fit)), jnp.sum(jnp.square(err)) / jnp.sum(mask)
 
   @jax.jit
-  def update(p, s, obs, y, mask):
-    (_, mse), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, obs, y, mask)
+  def update(p, s, obs, y, noise, mask):
+    (_, mse), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, obs, y, noise, mask)
     updates, s = optimizer.update(grads, s, p)
     return optax.apply_updates(p, updates), s, mse
 
@@ -83,7 +90,8 @@ def main(argv):
     at, env = rng.integers(0, len(frames) - t, b), rng.integers(0, frames.shape[1], b)
     obs = np.stack([frames[at + k, env] for k in range(t)])
     y = target[at + t - 1, env]
-    params, opt_state, mse = update(params, opt_state, obs, np.nan_to_num(y),
+    noise = f.target_noise * rng.standard_normal(b)
+    params, opt_state, mse = update(params, opt_state, obs, np.nan_to_num(y), noise,
                                     (~np.isnan(y)).astype(np.float32))
     errors.append(float(mse))
     if i % 100 == 0:
@@ -98,4 +106,5 @@ if __name__ == "__main__":
   flags.DEFINE_integer("batch_size", 32, "Sequences per update.")
   flags.DEFINE_integer("steps", 400, "Updates.")
   flags.DEFINE_integer("seed", 0, "Seed.")
+  flags.DEFINE_float("target_noise", 0.0, "Std of Gaussian noise added to each training target.")
   app.run(lambda argv: runtime.run_main(main, argv))

@@ -18,7 +18,8 @@ and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell)
 `query_bias_std` (random content part of the query bias, so the first map after a reset is
 content-driven instead of uniform), `center_values` (values minus their spatial mean),
 `vision_lstm=False` (a feed-forward 3x3 conv in place of the ConvLSTM), `conv_lstm_forget_bias`
-(the ConvLSTM's memory at initialisation).
+(the ConvLSTM's memory at initialisation), `center_answers` (answers minus their batch mean; a
+diagnostic: it makes one env's answers depend on the others', and a batch of one reads zeros).
 
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
 (ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
@@ -117,6 +118,10 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # Added to the ConvLSTM's forget-gate pre-activation (1: Sonnet's default, a ~3.7-step memory
   # at initialisation; lower values make the vision core forget faster).
   c.conv_lstm_forget_bias = 1.0
+  # A diagnostic, not in the paper: subtract the answers' mean over the batch (the envs of one
+  # actor step; the unrolls of one learner time step), so that what every screen shares does not
+  # drown the screen-dependent part in the answer processor's per-weight Adam steps.
+  c.center_answers = False
   if name == "paper":
     pass
   elif name == "small":
@@ -358,8 +363,11 @@ class Agent(nn.Module):
       scaled = lambda x: scale * x + (1.0 - scale) * jax.lax.stop_gradient(x)
       answers, weights = attention_lib.spatial_attention(scaled(queries), scaled(keys), values)
       query_inputs = [queries.reshape(batch, -1)]
+    flat_answers = answers.reshape(batch, -1)
+    if c.get("center_answers", False):
+      flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
     answer_in = jnp.concatenate(
-        query_inputs + [answers.reshape(batch, -1)] + self._extra_inputs(prev_action, prev_reward),
+        query_inputs + [flat_answers] + self._extra_inputs(prev_action, prev_reward),
         -1)
     core_in = self.answer_net(answer_in)
     if c.core_input_norm:

@@ -77,6 +77,7 @@ class ConvLSTMCell(nn.Module):
     chex.assert_equal_shape([c, h])
     chex.assert_shape(gates_x, c.shape[:-1] + (4 * self.features,))
     gates = gates_x + self.hidden_conv(h)
+    self.sow("intermediates", "gates", gates)  # Read by impala.diagnostics (saturation).
     i, f, g, o = jnp.split(gates, 4, axis=-1)
     new_c = jax.nn.sigmoid(f + self.forget_bias) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     new_h = jax.nn.sigmoid(o) * jnp.tanh(new_c)

@@ -358,16 +358,16 @@ def cluttered_mnist(data_dir: str | None, canvas: int = 60, num_clutter: int = 4
 def kinetics(dataset_dir: str, image_size: int, eval_split: str = "validation") -> Pipeline:
   """A dataset built by `s3ta_jax.kinetics.prepare` (ArrayRecord; read without TensorFlow)."""
   from s3ta_jax import kinetics as kinetics_lib
-  train = kinetics_lib.data_source(dataset_dir, "train")
-  evaluation = kinetics_lib.data_source(dataset_dir, eval_split)
-  import tensorflow_datasets as tfds
-  info = tfds.builder_from_directory(dataset_dir).info
-  frames = np.asarray(train[0]["image/encoded"])
-  return Pipeline(train, [VideoTrainAugment(image_size)], evaluation,
-                  [VideoEvalPreprocess(image_size)],
-                  info.features["clip/label/index"].num_classes,
-                  (frames.shape[0], image_size, image_size, frames.shape[-1]), info.name,
-                  tuple(info.features["clip/label/index"].names))
+  builder = kinetics_lib.open_dataset(dataset_dir)
+  train = builder.as_data_source(split="train")
+  num_frames, _, _, channels = builder.info.features["image/encoded"].shape
+  if num_frames is None:  # Built before the frame count was fixed: read it from one clip.
+    num_frames = np.asarray(train[0]["image/encoded"]).shape[0]
+  labels = builder.info.features["clip/label/index"]
+  return Pipeline(train, [VideoTrainAugment(image_size)], builder.as_data_source(split=eval_split),
+                  [VideoEvalPreprocess(image_size)], labels.num_classes,
+                  (num_frames, image_size, image_size, channels), builder.info.name,
+                  tuple(labels.names))
 
 
 def synthetic_clips(num_clips: int, num_frames: int, size: int, channels: int, num_classes: int,

@@ -129,8 +129,10 @@ def make_builder(data_dir: str, labels: tuple[str, ...], num_frames: int = 32,
       return self.dataset_info_from_configs(
           description=f"{num_frames} equally spaced frames per clip, short side {short_side}.",
           features=tfds.features.FeaturesDict({
+              # A fixed length puts the frame count in dataset_info.json, for the pipeline.
               "image/encoded": tfds.features.Sequence(
-                  tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg")),
+                  tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                  length=num_frames),
               "clip/label/index": tfds.features.ClassLabel(names=list(labels)),
               "clip/label/text": tfds.features.Text(),
               "clip/id": tfds.features.Text(),
@@ -187,10 +189,16 @@ def prepare(manual_dir: str, data_dir: str, num_frames: int = 32, short_side: in
   return builder.data_dir
 
 
-def data_source(dataset_dir: str, split: str):
-  """Random-access records of a prepared split: {"image/encoded": uint8 [F, H, W, 3], ...}."""
+def open_dataset(dataset_dir: str):
+  """The tfds builder of a prepared dataset: `.info` and `.as_data_source(split=...)`, whose
+  records are {"image/encoded": uint8 [F, H, W, 3], ...}."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if not os.path.exists(os.path.join(dataset_dir, "dataset_info.json")):
     raise FileNotFoundError(f"{dataset_dir} is not a prepared dataset (no dataset_info.json); "
                             "build it with python -m launch.prepare_kinetics.")
-  return tfds.builder_from_directory(dataset_dir).as_data_source(split=split)
+  return tfds.builder_from_directory(dataset_dir)
+
+
+def data_source(dataset_dir: str, split: str):
+  """Random-access records of a prepared split: {"image/encoded": uint8 [F, H, W, 3], ...}."""
+  return open_dataset(dataset_dir).as_data_source(split=split)

@@ -100,3 +100,30 @@ def test_object_attention_mass_sums_the_weights_of_the_cells_an_object_touches()
     for n in range(2):
       expected[b, n] = sum(attention[b, n, i, j] for i, j in cells)
   np.testing.assert_allclose(diagnostics.object_attention_mass(attention, mask), expected)
+
+
+def test_a_large_forget_bias_grows_the_convlstm_cell_and_saturates_its_forget_gate():
+  """With the forget gate's bias at +10 (sigmoid ~ 1) and the cell input gate pushed open, c adds
+  up tanh(g) every step: |c| grows past the tanh's working range, as the diagnostic must show."""
+  agent, params = _small("s3ta")
+  healthy = diagnostics.measure(agent, params, "catch", num_envs=4, steps=12)
+  conv = dict(params["params"]["conv_lstm"])
+  bias = conv["input"]["bias"]
+  c = bias.shape[-1] // 4
+  # Gates split as (i, f, g, o): i and f at +10, g at +10 (tanh(g) = 1 everywhere).
+  bias = bias.at[:3 * c].set(10.0)
+  conv["input"] = dict(conv["input"], bias=bias)
+  broken = diagnostics.measure(agent, {"params": {**params["params"], "conv_lstm": conv}},
+                               "catch", num_envs=4, steps=12)
+  assert healthy["vision_cell_abs"] < 1.0 and healthy["vision_cell_saturated"] < 0.05
+  assert max(healthy["vision_gate_saturation"]) < 0.05
+  # c_t = c_{t-1} + 1 (to 5e-5) from c = 0 at each reset: |c| = steps since the reset, which
+  # averages ~4 over 12 steps of Catch episodes; it passes 3 from the third step on.
+  assert broken["vision_cell_abs"] > 3.0 and broken["vision_cell_saturated"] > 0.4
+  assert min(broken["vision_gate_saturation"][:3]) > 0.99
+
+
+def test_agents_without_a_convlstm_report_nan_vision_measures():
+  agent, params = _small("lstm")
+  m = diagnostics.measure(agent, params, "catch", num_envs=4, steps=4)
+  assert np.isnan(m["vision_cell_abs"]) and np.isnan(m["vision_spread"])

@@ -69,6 +69,8 @@ def test_build_keeps_equally_spaced_frames_resized_with_labels(built):
   directory, _ = built
   train, validation = (kinetics.data_source(directory, s) for s in ("train", "validation"))
   assert (len(train), len(validation)) == (len(TRAIN), len(VALIDATION))
+  # The frame count is in the metadata, so the pipeline need not decode a clip to learn it.
+  assert kinetics.open_dataset(directory).info.features["image/encoded"].shape[0] == NUM_FRAMES
   by_id = {bytes(r["clip/id"]).decode(): r for r in (train[i] for i in range(len(train)))}
   assert set(by_id) == {f"yt{n}_000010_000020" for _, n in TRAIN}
   spaced = np.round(np.linspace(0, NUM_SOURCE_FRAMES - 1, NUM_FRAMES)).astype(int)  # 0 3 6 8 11

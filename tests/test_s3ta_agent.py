@@ -395,3 +395,23 @@ def test_conv_lstm_forget_bias_option_reaches_the_cell():
   (_, h1), _ = default.apply({"params": params["params"]["conv_lstm"]},
                              (state.vision_c[1:2], state.vision_h[1:2]), conv1)
   assert np.abs(np.asarray(h1)[0] - o_vis).max() > 1e-3  # The bias changed the output.
+
+
+def test_center_answers_subtracts_the_batch_mean_of_each_answer_feature():
+  """The answer processor reads answer - mean over the batch (numpy reference), per feature, at
+  each time step of an unroll; the queries before them are left as they are."""
+  config = _config("s3ta")
+  config.center_answers = True
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(0), batch_size=3)
+  obs, act, rew, reset = _inputs(config, t=2, b=3)
+  _, v = agent.apply(params, obs, act, rew, reset, _random_state(config, b=3), method="unroll",
+                     mutable=["intermediates"])
+  answers = np.asarray(v["intermediates"]["answers"][0]).reshape(2, 3, -1)
+  inputs = np.asarray(v["intermediates"]["answer_inputs"][0])
+  queries = np.asarray(v["intermediates"]["queries"][0]).reshape(2, 3, -1)
+  q, a = queries.shape[-1], answers.shape[-1]
+  np.testing.assert_allclose(inputs[..., q:q + a], answers - answers.mean(1, keepdims=True),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(inputs[..., :q], queries)
+  assert np.abs(answers.mean(1)).max() > 1e-3  # The mean removed is not trivially zero.

@@ -14,6 +14,14 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
   core_input_dead  fraction of the LSTM input's units that are <= 0 on every step of every env:
                    dead ReLUs of the answer processor (S3TA) pass neither signal nor gradient.
                    (Meaningful only when that input is rectified, as it is by default.)
+  vision_gate_saturation  per gate (input, forget, cell, output), the fraction of the vision
+                   core ConvLSTM's gate pre-activations (forget bias included) with |x| > 4.
+  vision_cell_abs, vision_cell_saturated  mean |c| of the ConvLSTM cell, and the fraction of cell
+                   units with |c| > 3 (where tanh's slope is < 0.01): a cell that integrates the
+                   screen without forgetting grows, and h = o tanh(c) stops following the input.
+  vision_spread    std over envs of O_vis at the same cell and step, over its rms: ~0 when the
+                   vision core's output no longer depends on the screen.
+                   (The three are NaN for agents without a ConvLSTM.)
   attention_max    the largest attention weight of each map, averaged over heads, envs and steps:
                    1/(h*w) for uniform attention (the answer is a spatial mean and carries no
                    position), 1 for one-hot attention. NaN for agents without attention.
@@ -33,6 +41,12 @@ import numpy as np
 from s3ta_jax.impala import envs as envs_lib
 
 SATURATED = 4.0
+CELL_SATURATED = 3.0
+
+
+def _spread(x: jax.Array) -> jax.Array:
+  """Mean std over the batch (axis 0) of x, over x's rms."""
+  return jnp.mean(jnp.std(x, 0)) / jnp.sqrt(jnp.mean(jnp.square(x)) + 1e-12)
 
 
 def lstm_gate_preactivations(cell_params, inputs: jax.Array, h: jax.Array) -> jax.Array:
@@ -58,6 +72,21 @@ def object_attention_mass(attention: np.ndarray, pixel_mask: np.ndarray) -> np.n
   return np.einsum("bnhw,bhw->bn", attention, cells)
 
 
+def _vision_stats(intermediates, new_state, forget_bias: float, num_envs: int):
+  """Per env: the ConvLSTM's gate saturation [B, 4], mean |c| [B] and saturated cells [B],
+  and O_vis's spread (all NaN when the agent has no ConvLSTM)."""
+  gates = intermediates.get("conv_lstm", {}).get("gates")
+  if gates is None:
+    nan = jnp.full((num_envs,), jnp.nan)
+    return jnp.full((num_envs, 4), jnp.nan), nan, nan, jnp.nan
+  i, f, g, o = jnp.split(gates[0], 4, axis=-1)
+  pre = jnp.stack([i, f + forget_bias, g, o], 1)  # [B, 4, h, w, C]
+  saturated = jnp.mean(jnp.abs(pre) > SATURATED, axis=(2, 3, 4))
+  cell = jnp.abs(new_state.vision_c)
+  return (saturated, jnp.mean(cell, (1, 2, 3)), jnp.mean(cell > CELL_SATURATED, (1, 2, 3)),
+          _spread(intermediates["vision_core"][0]))
+
+
 def _core_input(intermediates):
   """The policy LSTM's input at this step, or None for agents without one."""
   for name in ("answer_processor", "core_input"):
@@ -69,11 +98,12 @@ def _core_input(intermediates):
 def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
             seed: int = 0) -> dict:
   """Plays `steps` agent steps in `num_envs` games with sampled actions; returns the means of
-  value_std, gate_saturation and attention_max (module docstring) over non-terminal steps."""
+  value_std, gate_saturation, ... (module docstring) over non-terminal steps."""
   h, w = agent.frame_shape
   env = envs_lib.make_envs(env_name, num_envs, num_envs, h, w, episodic_life=False,
                            seed=seed + 20_000)
   cell = params["params"].get("core")
+  forget_bias = agent.config.get("conv_lstm_forget_bias", 1.0)
 
   @jax.jit
   def step(params, obs, prev_action, prev_reward, first, state, key):
@@ -86,7 +116,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
       spread, unit_max = jnp.nan, jnp.zeros((0,))
     else:
       unit_max = jnp.max(core_in, 0)
-      spread = jnp.mean(jnp.std(core_in, 0)) / jnp.sqrt(jnp.mean(jnp.square(core_in)) + 1e-12)
+      spread = _spread(core_in)
       pre = lstm_gate_preactivations(params["params"]["core"], core_in,
                                      jnp.where(first[:, None], 0.0, state.core_h))
       saturated = jnp.mean(jnp.abs(pre) > SATURATED, axis=(0, 2))
@@ -95,8 +125,10 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     has_maps = heads and mh * mw > 1  # The tiny agent's maps are 1x1 dummies.
     attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
                      else jnp.full((num_envs,), jnp.nan))
+    vision = _vision_stats(variables["intermediates"], new_state, forget_bias, num_envs)
     action = jax.random.categorical(key, out.logits).astype(jnp.int32)
-    return action, new_state, out.value, saturated, attention_max, spread, unit_max, out.attention
+    return (action, new_state, out.value, saturated, attention_max, spread, unit_max,
+            out.attention, vision)
 
   state = agent.initial_state(num_envs)
   action = np.zeros(num_envs, np.int32)
@@ -104,6 +136,8 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   first = np.ones(num_envs, bool)
   key = jax.random.PRNGKey(seed)
   value_std, saturation, attention_max, input_spread = [], [], [], []
+  vision = {name: [] for name in ("vision_gate_saturation", "vision_cell_abs",
+                                  "vision_cell_saturated", "vision_spread")}
   objects = {name: [] for name in ("ball_attention", "ball_cells", "paddle_attention",
                                    "paddle_cells")}
   is_catch = envs_lib._norm(env_name) == "catch"
@@ -115,7 +149,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
       order = np.argsort(ts.env_id)  # Sync mode returns every env, in any order.
       obs, done = ts.obs[order], ts.done[order]
       key, sub = jax.random.split(key)
-      new_action, new_state, value, sat, att, spread, step_max, maps = step(
+      new_action, new_state, value, sat, att, spread, step_max, maps, step_vision = step(
           params, obs, action, np.clip(reward, -1.0, 1.0), first, state, sub)
       live = ~done  # A terminal observation is not an agent step (as in the actor).
       if live.sum() > 1:
@@ -123,6 +157,9 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
         saturation.append(np.mean(np.asarray(sat)[live]))
         attention_max.append(np.mean(np.asarray(att)[live]))
         input_spread.append(float(spread))
+        for name, v in zip(vision, step_vision):
+          v = np.asarray(v)
+          vision[name].append(v if v.ndim == 0 else v[live].mean(0))
         step_max = np.asarray(step_max)
         unit_max = step_max if unit_max is None else np.maximum(unit_max, step_max)
         maps = np.asarray(maps)[live]
@@ -147,4 +184,6 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
               core_input_spread=float(np.mean(input_spread)),
               core_input_dead=float(np.mean(unit_max <= 0)) if unit_max is not None and
               unit_max.size else float("nan"),
+              vision_gate_saturation=np.mean(vision.pop("vision_gate_saturation"), 0).tolist(),
+              **{k: float(np.mean(v)) for k, v in vision.items()},
               **{k: np.mean(v, 0).tolist() for k, v in objects.items() if v})
