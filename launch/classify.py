@@ -22,7 +22,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import app, logging
 from jax.experimental import multihost_utils
@@ -236,21 +235,14 @@ def all_finite(tree) -> jax.Array:
 
 def restore_workdir(workdir: str):
   """(config, pipeline, model, state) of a launch.classify workdir's latest checkpoint."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise runtime.UsageError(f"{path} not found; pass the workdir of a launch.classify run.")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  checkpointer = runtime.Checkpointer(workdir, with_data_state=True)
-  try:
+  def restore(config, checkpointer):
+    if "model" not in config or "mock" not in config:
+      raise ValueError("is not a launch.classify workdir.")
     with tfds_mock(config):
       pipeline = build_pipeline(config)
     model, state = supervised.restore(config, pipeline.num_classes, checkpointer)
-  except FileNotFoundError as e:
-    raise runtime.UsageError(f"{workdir}: {e}") from None
-  finally:
-    checkpointer.close()
-  return config, pipeline, model, state
+    return config, pipeline, model, state
+  return runtime.load_workdir(workdir, restore, with_data_state=True)
 
 
 def main(argv, config_flag):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import atexit
 import socket
@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import tensorboardX
-from absl import flags, logging
+from absl import flags
 from ml_collections import ConfigDict
 
 
@@ -430,6 +430,8 @@ class Checkpointer:
   def restore(self, like: Any, step: int | None = None, with_data_state: bool = False) -> Any:
     """The arrays (shaped like `like`), and the data state too when `with_data_state`."""
     step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError("has no checkpoint yet; let the run save one first.")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(like))
     if not self._with_data:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
@@ -442,16 +444,31 @@ class Checkpointer:
     self._manager.close()
 
 
-def restore_atari_workdir(workdir: str):
-  """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint, or one clear
-  `UsageError` (`s3ta_jax.impala.workdir` does the work)."""
-  from s3ta_jax.impala import workdir as workdir_lib
+def read_workdir_config(workdir: str) -> ConfigDict:
+  """The `config.json` every launch writes into its workdir (see `guard_config`)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UsageError(f"{path} not found; pass the workdir of a training run.")
+  with open(path) as f:
+    return ConfigDict(json.load(f))
+
+
+def load_workdir(workdir: str, restore: Callable[[ConfigDict, "Checkpointer"], Any],
+                 with_data_state: bool = False) -> Any:
+  """`restore(config, checkpointer)` on a workdir's config and checkpoints: the one loader of
+  the evaluation and picture entry points. `FileNotFoundError`/`ValueError` (no checkpoint yet,
+  the wrong kind of run; worded to follow the workdir's name) become one `UsageError`."""
+  config = read_workdir_config(workdir)
+  checkpointer = Checkpointer(workdir, with_data_state=with_data_state)
   try:
-    workdir_lib.read_config(workdir)
-    checkpointer = Checkpointer(workdir)
-    try:
-      return workdir_lib.restore(workdir, checkpointer)
-    finally:
-      checkpointer.close()
-  except FileNotFoundError as e:
-    raise UsageError(str(e)) from None
+    return restore(config, checkpointer)
+  except (FileNotFoundError, ValueError) as e:
+    raise UsageError(f"{workdir} {e}") from None
+  finally:
+    checkpointer.close()
+
+
+def restore_atari_workdir(workdir: str):
+  """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint."""
+  from s3ta_jax.impala import workdir as workdir_lib
+  return load_workdir(workdir, workdir_lib.restore)

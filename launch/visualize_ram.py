@@ -19,7 +19,6 @@ finished or not: it uses the latest checkpoint.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -37,36 +36,13 @@ from launch import runtime
 from PIL import Image, ImageDraw
 
 from ram_jax import analysis, catch, catch_agent, data, glimpse, train
+from ram_jax import workdir as ram_workdir
 
-
-
-def load_config(workdir: str) -> ConfigDict:
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise runtime.UsageError(f"{workdir} has no config.json; is it a launch.mnist/launch.catch workdir?")
-  with open(config_path) as f:
-    return ConfigDict(json.load(f))
-
-
-def restore_latest(workdir: str, like):
-  checkpointer = runtime.Checkpointer(workdir)
-  if checkpointer.latest_step() is None:
-    raise runtime.UsageError(f"{workdir} has no checkpoint yet; let the run save one first.")
-  state = checkpointer.restore(like)
-  checkpointer.close()
-  return state
 
 
 def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   """The MNIST run's config and its latest parameters."""
-  config = load_config(workdir)
-  if "model" not in config:
-    raise runtime.UsageError(f"{workdir} is not a launch.mnist workdir (a Catch run?).")
-  if config.model != "ram":
-    raise runtime.UsageError(f"{workdir} trained a {config.model!r} baseline, which takes no glimpses.")
-  model, task = train.make_model(config), train.make_task(config)
-  state = restore_latest(workdir, train.init_state(config, model, train.make_optimizer(config), task))
-  return config, state["params"]
+  return runtime.load_workdir(workdir, ram_workdir.restore_mnist)
 
 
 def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:
@@ -200,9 +176,7 @@ def catch_frames(screens: np.ndarray, locations: np.ndarray, rewards: np.ndarray
 def visualize_catch(workdir: str, config: ConfigDict, out_dir: str, num_games: int = 4) -> list[str]:
   """`catch.gif` of `num_games` greedy games and the catch-rate curve."""
   agent = catch_agent.make_agent(config)
-  optimizer = catch_agent.make_optimizer(config)
-  like = catch_agent.init_train_state(agent, optimizer, config.num_envs, jax.random.PRNGKey(0))
-  params = catch_agent.TrainState(*restore_latest(workdir, like)).params
+  _, params = runtime.load_workdir(workdir, ram_workdir.restore_catch)
   reset_key, play_key = jax.random.split(jax.random.PRNGKey(config.eval_seed + 1))
   games = catch.batch_reset(jax.random.split(reset_key, num_games))
   _, rollout = catch_agent.play_games(agent, params, games, play_key, greedy=True)
@@ -226,8 +200,8 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   """Writes the figures for one run; returns their paths."""
   out_dir = out_dir or os.path.join(workdir, "figures")
   os.makedirs(out_dir, exist_ok=True)
-  config = load_config(workdir)
-  if "total_frames" in config:  # A launch.catch run.
+  config = runtime.read_workdir_config(workdir)
+  if ram_workdir.is_catch_run(config):
     return visualize_catch(workdir, config, out_dir)
   curve = os.path.join(out_dir, "learning_curve.png")
   if config.model != "ram":  # A baseline takes no glimpses: only its learning curve.

@@ -295,6 +295,12 @@ def test_launch_end_to_end_and_resume(tmp_path):
     states.append(ckpt.restore(like))
     ckpt.close()
   jax.tree.map(np.testing.assert_array_equal, *states)
+  # The loader of the picture/evaluation entry points reads the same latest parameters.
+  from ram_jax import workdir as ram_workdir
+  _, params = runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_catch)
+  jax.tree.map(np.testing.assert_array_equal, params, catch_agent.TrainState(*states[0]).params)
+  with pytest.raises(runtime.UsageError, match="is not a launch.mnist workdir"):
+    runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_mnist)
 
   with pytest.raises(runtime.UsageError, match="different config.*hidden"):
     launch_catch.train(_tiny_catch_config(tmp_path / "resumed", hidden=32))

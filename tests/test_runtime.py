@@ -112,3 +112,28 @@ def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
   stopped = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(1)
   assert stopped.stop and stopped.checkpoint and stopped.wait
   assert "re-run the same command" in killed.stopped_message(1)
+
+
+def test_load_workdir_restores_the_latest_save_and_names_what_is_missing(tmp_path):
+  import numpy as np
+  from ml_collections import ConfigDict
+  with pytest.raises(runtime.UsageError, match="config.json not found"):
+    runtime.load_workdir(str(tmp_path), lambda config, ckpt: None)
+  runtime.write_json_atomic(str(tmp_path / "config.json"), {"model": "ram"})
+  like = {"w": np.zeros(3, np.float32)}
+  restore = lambda config, ckpt: (config.model, ckpt.restore(like))
+  with pytest.raises(runtime.UsageError, match=f"{tmp_path} has no checkpoint yet"):
+    runtime.load_workdir(str(tmp_path), restore)
+  checkpointer = runtime.Checkpointer(str(tmp_path))
+  for step in (1, 2):
+    checkpointer.save(step, {"w": np.full(3, step, np.float32)}, wait=True)
+  checkpointer.close()
+  model, state = runtime.load_workdir(str(tmp_path), restore)
+  assert model == "ram" and state["w"].tolist() == [2.0, 2.0, 2.0]
+
+  def wrong_kind(config: ConfigDict, ckpt):
+    raise ValueError("is not a launch.atari workdir.")
+  with pytest.raises(runtime.UsageError, match=f"^{tmp_path} is not a launch.atari workdir"):
+    runtime.load_workdir(str(tmp_path), wrong_kind)
+  with pytest.raises(runtime.UsageError, match="is not a launch.atari workdir"):
+    runtime.restore_atari_workdir(str(tmp_path))  # The real loader, on a RAM config.
