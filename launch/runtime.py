@@ -84,15 +84,18 @@ class StopSignal:
 
 
 class LoopControl:
-  """When a step-based training loop evaluates, checkpoints and stops: the one protocol of
-  `launch.mnist`, `launch.catch` and `launch.classify`.
+  """When a training loop evaluates, checkpoints and stops: the one protocol of `launch.mnist`,
+  `launch.catch`, `launch.classify` and the IMPALA `Trainer.run` (whose steps are frames).
 
   After each step the loop calls `after(step)`, which returns what to do now:
     evaluate    every `eval_every_steps` steps, except the last (the loop's final evaluation);
     checkpoint  every `checkpoint_every_s` seconds, at the last step, and when stopping;
     wait        the checkpoint must be on disk before going on (last step or stopping);
-    stop        `stop_at` reached (tests: as a kill after that checkpoint) or Ctrl-C/SIGTERM.
+    stop        `stop_at` reached (tests: as a kill after that checkpoint) or Ctrl-C/SIGTERM;
+    done        the last step, or `after(step, finished=True)`: the loop met its own goal early
+                (the IMPALA trainer's `stop_return`); it ends normally, without `Stopped`.
   A loop that stops closes its writers and, on a signal, raises `Stopped` (`stopped_message`).
+  With several processes every decision is process 0's, so collective saves and exits match.
   """
 
   class Actions(NamedTuple):
@@ -100,6 +103,7 @@ class LoopControl:
     checkpoint: bool
     wait: bool
     stop: bool
+    done: bool = False
 
   def __init__(self, total_steps: int, eval_every_steps: int, checkpoint_every_s: float,
                stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time):
@@ -108,20 +112,20 @@ class LoopControl:
     self._clock = clock
     self._last_checkpoint = clock()
 
-  def after(self, step: int) -> "LoopControl.Actions":
-    last = step >= self.total_steps
+  def after(self, step: int, finished: bool = False) -> "LoopControl.Actions":
     requested = self.stop_signal.requested
     overdue = self._clock() - self._last_checkpoint >= self.checkpoint_every_s
     if jax.process_count() > 1:  # Saves are collective: every process acts on process 0's clock.
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      overdue, requested = (bool(x) for x in multihost_utils.broadcast_one_to_all(
-          np.array([overdue, requested])))
-    stop = not last and (step == self.stop_at or requested)
-    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not last
-    checkpoint = last or stop or overdue
+      overdue, requested, finished = (bool(x) for x in multihost_utils.broadcast_one_to_all(
+          np.array([overdue, requested, finished])))
+    done = step >= self.total_steps or finished
+    stop = not done and (step == self.stop_at or requested)
+    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not done
+    checkpoint = done or stop or overdue
     if checkpoint:
       self._last_checkpoint = self._clock()
-    return self.Actions(evaluate, checkpoint, wait=last or stop, stop=stop)
+    return self.Actions(evaluate, checkpoint, wait=done or stop, stop=stop, done=done)
 
   def stopped_message(self, step: int) -> str | None:
     """The `Stopped` message when a signal stopped the loop (None when `stop_at` did)."""
@@ -304,9 +308,11 @@ def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = N
   path = os.path.join(workdir, "config.json")
   current_tree = json.loads(config.to_json_best_effort())
   if os.path.exists(path) and jax.process_index() == 0:
-    with open(path) as f:
-      stored = {**(added_fields or {}), **_flatten(json.load(f))}
     current = _flatten(current_tree)
+    # Only fields this config has: the tiny Catch agent has no ConvLSTM options, say.
+    added = {k: v for k, v in (added_fields or {}).items() if k in current}
+    with open(path) as f:
+      stored = {**added, **_flatten(json.load(f))}
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
                      and stored.get(k) != current.get(k))

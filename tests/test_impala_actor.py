@@ -222,16 +222,51 @@ def test_human_scores_cover_the_57_envpool_games():
   assert human_scores.SCORES["private_eye"] == (24.9, 69571.3)
 
 
+class _Signal:
+  """A `runtime.StopSignal` stand-in: Ctrl-C/SIGTERM arrives after update `at`."""
+
+  def __init__(self, at: int):
+    self.at, self.calls = at, 0
+
+  @property
+  def requested(self):
+    self.calls += 1
+    return self.calls >= self.at
+
+
+class _Saves:
+  """Wraps a checkpointer; records the step of each save."""
+
+  def __init__(self, checkpointer):
+    self.inner, self.steps = checkpointer, []
+
+  def __getattr__(self, name):
+    return getattr(self.inner, name)
+
+  def save(self, step, state, wait=False):
+    self.steps.append(step)
+    self.inner.save(step, state, wait=wait)
+
+
 def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
-  trainer = system.Trainer(_catch_config(), runtime.Checkpointer(str(tmp_path)))
-  requests = iter([False, True])  # Asked to stop (Ctrl-C / SIGTERM) after the second update.
-  summary = trainer.run(should_stop=lambda: next(requests))
-  assert summary["stopped"] and summary["steps"] == trainer.step == 2
+  saves = _Saves(runtime.Checkpointer(str(tmp_path)))
+  trainer = system.Trainer(_catch_config(), saves)
+  clock = iter(range(100))  # One "second" per call: a timed checkpoint after every 2 updates.
+  control = runtime.LoopControl(10**9, 0, checkpoint_every_s=2.0, stop_signal=_Signal(at=5),
+                                clock=lambda: next(clock))
+  summary = trainer.run(control=control)
+  assert summary["stopped"] and not summary["reached"] and summary["steps"] == trainer.step == 5
+  assert saves.steps == [2, 4, 5]  # The timed ones, then the one on stopping.
   params = learner_lib.to_local(trainer.params)
   resumed = system.Trainer(_catch_config(), runtime.Checkpointer(str(tmp_path)),
                            log=lambda *_: None)
-  assert resumed.step == 2 and resumed.frames == 2 * resumed.frames_per_update
+  assert resumed.step == 5 and resumed.frames == 5 * resumed.frames_per_update
   jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)
+  # A return target met ends the run normally (not as a stop), after a final save.
+  control = runtime.LoopControl(10**9, 0, 1e9, stop_signal=_Signal(at=10**9))
+  summary = resumed.run(stop_return=-1.0, return_window=1, control=control)  # Any game meets it.
+  assert summary["reached"] and not summary["stopped"] and resumed.step > 5
+  assert runtime.Checkpointer(str(tmp_path)).latest_step() == resumed.step
 
 
 def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):

@@ -85,6 +85,12 @@ def test_config_guard_names_a_changed_model_field_and_lets_run_settings_change(t
       "process_id": 1, "coordinator_address": "b:2"}))
   with pytest.raises(runtime.UsageError, match="model.width: 8 -> 16"):
     runtime.guard_config(str(tmp_path), make(model={"width": 16}))
+  # A field added since: a stored config without it holds the old value; a config that has no
+  # such field at all (another agent) is not compared on it.
+  added = {"model.norm": False, "model.lstm": True}
+  runtime.guard_config(str(tmp_path), make(model={"width": 8, "norm": False}), added)
+  with pytest.raises(runtime.UsageError, match="model.norm: False -> True"):
+    runtime.guard_config(str(tmp_path), make(model={"width": 8, "norm": True}), added)
 
 
 def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():

@@ -196,9 +196,14 @@ class Trainer:
 
   def run(self, total_frames: int | None = None, max_seconds: float | None = None,
           stop_return: float | None = None, return_window: int = 100, progress=None,
-          should_stop: Callable[[], bool] | None = None):
-    """Trains until `total_frames`, `max_seconds`, a mean return >= `stop_return`, or
-    `should_stop()` (checked after each update). Saves a checkpoint and returns a summary."""
+          control=None):
+    """Trains until `total_frames`, `max_seconds`, a mean return >= `stop_return`, or a stop.
+
+    `control` (`launch.runtime.LoopControl` over frames) decides after each update when to
+    checkpoint and whether to stop (Ctrl-C/SIGTERM) or end (the return reached), the same on every
+    process, so collective saves and exits match. Without it (tests), this process checkpoints
+    every `checkpoint_every_s` by its own clock. Saves a checkpoint at the end; returns a summary.
+    """
     c = self.config
     total_frames = total_frames or c.total_frames
     recent = collections.deque(maxlen=return_window)
@@ -215,9 +220,8 @@ class Trainer:
         metrics = self.update(batch, init_state)
         returns, _ = self.episodes.drain()
         recent.extend(returns)
-        if stop_return is not None and len(recent) == recent.maxlen and \
-            np.mean(recent) >= stop_return:
-          reached = True
+        reached = stop_return is not None and len(recent) == recent.maxlen and \
+            bool(np.mean(recent) >= stop_return)
         now = time.time()
         if progress is not None and (now - last_log >= c.log_every_s or reached):
           local = to_local(metrics)
@@ -242,14 +246,19 @@ class Trainer:
                           shown, force=True)
           history.append(dict(frames=self.frames, time=now - start, **shown))
           last_log, steps_at_log = now, self.step
-        if self.checkpointer and now - last_ckpt >= c.checkpoint_every_s:
-          self.save(wait=False)
-          last_ckpt = now
-        if reached:
-          break
-        if should_stop is not None and should_stop():
-          stopped = True
-          break
+        if control is not None:
+          actions = control.after(self.frames, finished=reached)
+          reached, stopped = actions.done and (reached or self.frames < total_frames), actions.stop
+          if actions.done or actions.stop:
+            break  # The final save below waits for the write.
+          if actions.checkpoint:
+            self.save(wait=False)
+        else:
+          if self.checkpointer and now - last_ckpt >= c.checkpoint_every_s:
+            self.save(wait=False)
+            last_ckpt = now
+          if reached:
+            break
     finally:
       self.shutdown()
     self.save(wait=True)
