@@ -1,12 +1,19 @@
 """Learning curve of a `launch.atari` run: mean return of the last 100 games and policy entropy.
 
-  python -m launch.plot_atari --workdir=workdirs/s3ta_breakout_cpu --out=docs/figures/impala/x.png
+  python -m launch.plot_atari --workdir=workdirs/s3ta_breakout_cpu --out=docs/figures/impala/x.png \
+      [--record=docs/run_records/atari_NAME.json]
 
 Reads `WORKDIR/metrics.jsonl` (the progress lines), so it works on a running or stopped run.
+`--record` also writes a run record (the training command, the mean return of the last 100 games
+when the run first passed each milestone, the figure) for the Atari table of `docs/results.md`.
 """
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import platform
+import shlex
 
 from absl import app, flags
 
@@ -38,6 +45,41 @@ def plot(records: list[dict], title: str, path: str) -> int:
   return len(points)
 
 
+MILESTONES = (250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000)
+
+
+def milestones(records: list[dict]) -> dict[str, float]:
+  """{'1M': mean return, ...}: the first progress line at or past each milestone frame count."""
+  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  out = {}
+  for m in MILESTONES:
+    first = next((r for r in points if r["step"] >= m), None)
+    if first is not None:
+      out[f"{m / 1e6:g}M"] = first["return_mean"]
+  return out
+
+
+def record(workdir: str, records: list[dict], figure: str, title: str) -> dict:
+  """The run record of a launch.atari workdir (see the module docstring)."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = json.load(f)
+  command = os.path.join(workdir, "command.json")
+  train_command = None
+  if os.path.exists(command):
+    with open(command) as f:
+      argv = json.load(f)["command"]
+    train_command = shlex.join(["python", "-m"] + argv[2:])  # [python, -m, launch.atari, flags...]
+  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  last = points[-1]
+  return dict(kind="atari_run", title=title, env=config["env_name"],
+              agent=config["agent"]["kind"], frames=int(last["step"]),
+              return_mean=last["return_mean"], entropy=last.get("entropy"),
+              milestones=milestones(records), train_command=train_command,
+              figures=[os.path.relpath(figure, "docs")],
+              machine=f"{platform.machine()} {os.cpu_count()} cores",
+              date=datetime.date.today().isoformat())
+
+
 def main(argv):
   if len(argv) > 1:
     raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
@@ -46,12 +88,17 @@ def main(argv):
   if not records:
     raise runtime.UsageError(f"no metrics.jsonl in {f.workdir!r}; pass a launch.atari workdir.")
   out = f.out or os.path.join(f.workdir, "returns.png")
-  n = plot(records, f.title or os.path.basename(os.path.normpath(f.workdir)), out)
+  title = f.title or os.path.basename(os.path.normpath(f.workdir))
+  n = plot(records, title, out)
   print(f"wrote {out} ({n} points)")
+  if f.record:
+    runtime.write_json_atomic(f.record, record(f.workdir, records, out, title))
+    print(f"wrote {f.record}")
 
 
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A launch.atari workdir.", required=True)
   flags.DEFINE_string("out", "", "PNG path (default WORKDIR/returns.png).")
   flags.DEFINE_string("title", "", "Plot title (default: the workdir's name).")
+  flags.DEFINE_string("record", "", "Also write a run record here (docs/run_records/atari_*.json).")
   app.run(lambda argv: runtime.run_main(main, argv))

@@ -257,6 +257,7 @@ def write_report(path: str, runs_dir: str, data_dir: str):
               "redrawn with such points, so it may lack rows run since): "
               + ", ".join(figures) + "."]
   lines += classifier_lines(os.path.join(docs_dir, "run_records"), rows)
+  lines += atari_lines(os.path.join(docs_dir, "run_records"))
   lines += s3ta_lines(os.path.join(docs_dir, "run_records"))
   os.makedirs(docs_dir, exist_ok=True)
   tmp = path + ".tmp"
@@ -313,6 +314,32 @@ def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
                  f"| {100 * r['value']:.2f}% | {ram} | {steps} | {in_box} | "
                  f"{res['images'] / 1e6:.2g}M {'clips' if 'video' in res['kind'] else 'images'} | {wall} | `{r.get('train_command') or 'not recorded'}` "
                  f"| {figures} | {r.get('machine', '')}, {r.get('date', '')} |")
+  return lines
+
+
+def atari_lines(records_dir: str) -> list[str]:
+  """The Atari section: one row per `run_records/atari_*.json` (`launch.plot_atari --record`)."""
+  names = sorted(f for f in os.listdir(records_dir) if f.startswith("atari_") and
+                 f.endswith(".json")) if os.path.isdir(records_dir) else []
+  records = [(n, r) for n in names if (r := read_json(os.path.join(records_dir, n)))
+             and r.get("kind") == "atari_run"]
+  if not records:
+    return []
+  columns = [m for m in ("0.25M", "0.5M", "1M", "2M", "3M", "5M", "10M")
+             if any(m in r["milestones"] for _, r in records)]
+  lines = ["", "# IMPALA on Atari, CPU-sized runs", "",
+           "Mean return of the last 100 whole games (all lives) when the run first passed each "
+           "frame count. The paper's Atari results (Table 1, Fig. 4) are after ~2e9 frames on "
+           "accelerators; these runs are the 2-core-CPU check that an agent learns at all.", "",
+           "| run | game | agent | " + " | ".join(columns) + " | last (frames) | trained by | "
+           "figure | machine, date |", "|---|---|---|" + "---|" * len(columns) + "---|---|---|---|"]
+  for name, r in records:
+    at = " | ".join(f"{r['milestones'][m]:.2f}" if m in r["milestones"] else "—" for m in columns)
+    figures = ", ".join(f"[{os.path.basename(f)}]({f})" for f in r.get("figures", []))
+    lines.append(f"| {r['title']} ([record](run_records/{name})) | {r['env']} | {r['agent']} | "
+                 f"{at} | {r['return_mean']:.2f} ({r['frames'] / 1e6:.2f}M) | "
+                 f"`{r.get('train_command') or 'not recorded'}` | {figures} | "
+                 f"{r.get('machine', '')}, {r.get('date', '')} |")
   return lines
 
 

@@ -279,3 +279,24 @@ def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
   assert [r["return_mean"] for r in kept] == [0.0, 1.0, 4.0, 5.0, 6.0]  # The resumed run's lines.
   assert plot_atari.plot(records, "t", str(tmp_path / "c.png")) == 5
   assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp_path):
+  from launch import plot_atari, reproduce, runtime
+  # Killed at 600k, resumed from 400k: the redone 400k-600k lines replace the first ones.
+  steps = [100_000, 260_000, 400_000, 600_000, 400_000, 520_000, 1_100_000]
+  records = [dict(step=s, return_mean=float(i), return_median=0.0, entropy=1.3)
+             for i, s in enumerate(steps)]
+  assert plot_atari.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
+  runtime.write_json_atomic(str(tmp_path / "config.json"),
+                            {"env_name": "Breakout", "agent": {"kind": "s3ta"}})
+  runtime.write_json_atomic(str(tmp_path / "command.json"), {"command": [
+      "/venv/bin/python", "-m", "launch.atari", "--config=c.py:cpu", "--config.x=(128,)"]})
+  rec = plot_atari.record(str(tmp_path), records, "docs/figures/impala/r.png", "S3TA")
+  assert rec["frames"] == 1_100_000 and rec["return_mean"] == 6.0
+  assert rec["train_command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
+  (tmp_path / "records").mkdir()
+  runtime.write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
+  table = reproduce.atari_lines(str(tmp_path / "records"))
+  assert "| 0.25M | 0.5M | 1M |" in table[5]
+  assert "| Breakout | s3ta | 1.00 | 5.00 | 6.00 | 6.00 (1.10M) |" in table[7]
