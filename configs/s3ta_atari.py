@@ -9,7 +9,7 @@
     (under a minute on 2 CPU cores), then it stops.
   python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
     The small S3TA agent (84x84) with Adam and episodic life. Expected: it does not learn
-    Breakout yet (docs/notes/2026-12-02-s3ta-learns-part3.md). The ResNet-LSTM baseline with the same
+    Breakout yet (docs/notes/2026-12-03-s3ta-learns-part6.md). The ResNet-LSTM baseline with the same
     settings (--config.agent.kind=lstm --config.batch_size=8) reaches a mean return of 12.3 in
     1.02M frames.
 """

@@ -16,6 +16,9 @@ with Adam and the loss summed over the batch as in the IMPALA learner. Prints R^
 adds fresh Gaussian noise of that std to each training target (R^2 still against the clean
 target), a stand-in for the noise of V-trace returns: which torsos still learn when the signal
 is a small part of what they are asked to fit?
+
+For agents with attention maps it also prints, at initialisation and after training, each head's
+mean weight on the cell that holds the ball, against the uniform map's weight.
 """
 from __future__ import annotations
 
@@ -40,6 +43,34 @@ def positions(frame: np.ndarray) -> tuple[float, float]:
     cols = np.nonzero(band[:, _WALL:-_WALL].astype(int).sum((0, 2)))[0]
     return cols.mean() + _WALL if len(cols) else np.nan
   return mean_col(frame[75:78]), mean_col(frame[40:74])
+
+
+def ball_cell(frame: np.ndarray, cell: int = 8) -> tuple[int, int] | None:
+  """(row, col) of the feature-map cell (`cell` pixels square) holding the ball; None if absent."""
+  band = frame[40:74, _WALL:-_WALL].astype(int).sum(-1)
+  rows, cols = np.nonzero(band)
+  if not len(rows):
+    return None
+  return int((rows.mean() + 40) // cell), int((cols.mean() + _WALL) // cell)
+
+
+def ball_attention(agent, params, frames: np.ndarray, t: int = 4, limit: int = 256):
+  """Per head, the mean attention weight on the ball's cell after `t` frames from a reset, and
+  the mean map entropy; over up to `limit` sequences whose last frame shows the ball."""
+  seqs = [(s, e) for s in range(frames.shape[0] - t) for e in range(frames.shape[1])]
+  cells = [(s, e, c) for s, e in seqs if (c := ball_cell(frames[s + t - 1, e])) is not None]
+  cells = cells[:limit]
+  obs = np.stack([np.stack([frames[s + k, e] for s, e, _ in cells]) for k in range(t)])
+  b = len(cells)
+  out, _ = agent.unroll(params, obs, jnp.zeros((t, b), jnp.int32), jnp.zeros((t, b)),
+                        jnp.zeros((t, b), bool).at[0].set(True), agent.initial_state(b))
+  maps = np.asarray(out.attention[-1])  # [b, heads, h, w]
+  if maps.shape[1] == 0:
+    return None
+  on_ball = np.stack([maps[i, :, r, c] for i, (_, _, (r, c)) in enumerate(cells)]).mean(0)
+  flat = maps.reshape(b, maps.shape[1], -1)
+  entropy = float(-(flat * np.log(np.maximum(flat, 1e-30))).sum(-1).mean())
+  return on_ball, entropy, 1.0 / flat.shape[-1]
 
 
 def collect(num_envs: int, steps: int, seed: int) -> np.ndarray:
@@ -85,6 +116,15 @@ def main(argv):
     updates, s = optimizer.update(grads, s, p)
     return optax.apply_updates(p, updates), s, mse
 
+  def report_ball(when):
+    got = ball_attention(agent, params, frames)
+    if got is not None:
+      on_ball, entropy, uniform = got
+      print(f"{when}: attention on the ball's cell per head "
+            f"{', '.join(f'{w:.4f}' for w in on_ball)} (uniform {uniform:.4f}); map entropy "
+            f"{entropy:.3f} (uniform {np.log(1 / uniform):.3f})", flush=True)
+
+  report_ball("at initialisation")
   rng, errors, start = np.random.default_rng(f.seed), [], time.time()
   for i in range(1, f.steps + 1):
     at, env = rng.integers(0, len(frames) - t, b), rng.integers(0, frames.shape[1], b)
@@ -97,6 +137,7 @@ def main(argv):
     if i % 100 == 0:
       print(f"[step {i}/{f.steps}] R2(last 100)={1 - np.mean(errors[-100:]) / variance:.3f} "
             f"{time.time() - start:.0f}s", flush=True)
+  report_ball(f"after {f.steps} updates")
 
 
 if __name__ == "__main__":
