@@ -48,6 +48,10 @@ def plot(records: list[dict], title: str, path: str) -> int:
 MILESTONES = (250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000)
 
 
+def milestone_label(frames: int) -> str:
+  return f"{frames / 1e6:g}M"  # 250_000 -> '0.25M'
+
+
 def milestones(records: list[dict]) -> dict[str, float]:
   """{'1M': mean return, ...}: the first progress line at or past each milestone frame count."""
   points = runtime.after_resumes([r for r in records if "return_mean" in r])
@@ -55,7 +59,7 @@ def milestones(records: list[dict]) -> dict[str, float]:
   for m in MILESTONES:
     first = next((r for r in points if r["step"] >= m), None)
     if first is not None:
-      out[f"{m / 1e6:g}M"] = first["return_mean"]
+      out[milestone_label(m)] = first["return_mean"]
   return out
 
 

@@ -271,8 +271,9 @@ def _format_measured(measured: dict) -> str:
                    for k, v in measured.items())
 
 
-def _s3ta_records(records_dir: str, kind: str) -> list[tuple[str, dict]]:
-  names = sorted(f for f in os.listdir(records_dir) if f.startswith("s3ta_") and
+def _records(records_dir: str, kind: str, prefix: str = "s3ta_") -> list[tuple[str, dict]]:
+  """(file name, record) of each `run_records/PREFIX*.json` whose kind is `kind`."""
+  names = sorted(f for f in os.listdir(records_dir) if f.startswith(prefix) and
                  f.endswith(".json")) if os.path.isdir(records_dir) else []
   records = [(n, read_json(os.path.join(records_dir, n))) for n in names]
   return [(n, r) for n, r in records if r and r.get("kind") == kind]
@@ -288,7 +289,7 @@ def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
   """The S3TA classifier section: one row per `run_records/s3ta_*.json` of kind s3ta_classifier
   (`launch.visualize_s3ta --workdir=CLASSIFY_WORKDIR --record=...`), beside the RAM row of the
   same task."""
-  records = _s3ta_records(records_dir, "s3ta_classifier")
+  records = _records(records_dir, "s3ta_classifier")
   if not records:
     return []
   lines = ["", "# S3TA classifiers (Mott et al. 2019, section 4.2)", "",
@@ -319,13 +320,11 @@ def classifier_lines(records_dir: str, ram_rows: dict[str, dict]) -> list[str]:
 
 def atari_lines(records_dir: str) -> list[str]:
   """The Atari section: one row per `run_records/atari_*.json` (`launch.plot_atari --record`)."""
-  names = sorted(f for f in os.listdir(records_dir) if f.startswith("atari_") and
-                 f.endswith(".json")) if os.path.isdir(records_dir) else []
-  records = [(n, r) for n in names if (r := read_json(os.path.join(records_dir, n)))
-             and r.get("kind") == "atari_run"]
+  from launch import plot_atari  # pylint: disable=g-import-not-at-top  # Its milestone labels.
+  records = _records(records_dir, "atari_run", prefix="atari_")
   if not records:
     return []
-  columns = [m for m in ("0.25M", "0.5M", "1M", "2M", "3M", "5M", "10M")
+  columns = [m for m in map(plot_atari.milestone_label, plot_atari.MILESTONES)
              if any(m in r["milestones"] for _, r in records)]
   lines = ["", "# IMPALA on Atari, CPU-sized runs", "",
            "Mean return of the last 100 whole games (all lives) when the run first passed each "
@@ -346,7 +345,7 @@ def atari_lines(records_dir: str) -> list[str]:
 def s3ta_lines(records_dir: str) -> list[str]:
   """The S3TA section: one row per `run_records/s3ta_*.json` written by the S3TA tools
   (`launch.visualize_s3ta --record`), with how the agent was trained and drawn."""
-  records = _s3ta_records(records_dir, "s3ta_check")
+  records = _records(records_dir, "s3ta_check")
   if not records:
     return []
   lines = ["", "# S3TA: checks of what trained agents attend to", "",
