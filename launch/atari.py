@@ -52,9 +52,9 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   with runtime.StopSignal() as stop_signal:
     control = runtime.LoopControl(config.total_frames, eval_every_steps=0,
                                   checkpoint_every_s=config.checkpoint_every_s,
-                                  stop_signal=stop_signal)
+                                  stop_signal=stop_signal, max_seconds=max_seconds)
     summary = trainer.run(stop_return=threshold if threshold > -1e8 else None,
-                          max_seconds=max_seconds, progress=progress, control=control)
+                          progress=progress, control=control)
   progress.close()
   if summary["stopped"]:
     raise runtime.Stopped(f"stopped at {summary['frames']:,} frames (checkpoint saved); re-run the "

@@ -235,14 +235,17 @@ def all_finite(tree) -> jax.Array:
 
 def restore_workdir(workdir: str):
   """(config, pipeline, model, state) of a launch.classify workdir's latest checkpoint."""
-  def restore(config, checkpointer):
+  def mismatch(config):
     if "model" not in config or "mock" not in config:
-      raise ValueError("is not a launch.classify workdir.")
+      return "is not a launch.classify workdir."
+    return None
+
+  def restore(config, checkpointer):
     with tfds_mock(config):
       pipeline = build_pipeline(config)
     model, state = supervised.restore(config, pipeline.num_classes, checkpointer)
     return config, pipeline, model, state
-  return runtime.load_workdir(workdir, restore, with_data_state=True)
+  return runtime.load_workdir(workdir, restore, mismatch, with_data_state=True)
 
 
 def main(argv, config_flag):

@@ -63,8 +63,35 @@ def milestones(records: list[dict]) -> dict[str, float]:
   return out
 
 
-def record(workdir: str, records: list[dict], figure: str, title: str) -> dict:
-  """The run record of a launch.atari workdir (see the module docstring)."""
+def curve(records: list[dict], every: int = 100_000) -> list[list[float]]:
+  """[[frames, mean return of the last 100 games], ...]: the first log line at or past each
+  multiple of `every` frames, and the last one."""
+  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  out, next_mark = [], every
+  for r in points:
+    if r["step"] >= next_mark:
+      out.append([int(r["step"]), float(r["return_mean"])])
+      next_mark = (r["step"] // every + 1) * every
+  if points and (not out or out[-1][0] != points[-1]["step"]):
+    out.append([int(points[-1]["step"]), float(points[-1]["return_mean"])])
+  return out
+
+
+def wall_seconds(records: list[dict]) -> float:
+  """Training time summed over the run's sessions (a resume restarts the clock)."""
+  total, start, previous = 0.0, None, None
+  for r in records:
+    if previous is not None and r["step"] <= previous["step"]:  # A resume.
+      total += previous["time"] - start
+      start = None
+    start = r["time"] if start is None else start
+    previous = r
+  return total + (previous["time"] - start if previous else 0.0)
+
+
+def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir: str) -> dict:
+  """The run record of a launch.atari workdir (see the module docstring); `figure` is given
+  relative to `docs_dir`, where `docs/results.md` links from."""
   with open(os.path.join(workdir, "config.json")) as f:
     config = json.load(f)
   command = os.path.join(workdir, "command.json")
@@ -76,10 +103,13 @@ def record(workdir: str, records: list[dict], figure: str, title: str) -> dict:
   points = runtime.after_resumes([r for r in records if "return_mean" in r])
   last = points[-1]
   return dict(kind="atari_run", title=title, env=config["env_name"],
-              agent=config["agent"]["kind"], frames=int(last["step"]),
-              return_mean=last["return_mean"], entropy=last.get("entropy"),
-              milestones=milestones(records), train_command=train_command,
-              figures=[os.path.relpath(figure, "docs")],
+              agent=config["agent"]["kind"], seed=config.get("seed"), frames=int(last["step"]),
+              return_mean=last["return_mean"], value=last["return_mean"],
+              entropy=last.get("entropy"), value_spread=last.get("value_spread"),
+              attention_entropy=last.get("attention_entropy"),
+              milestones=milestones(records), curve=curve(records), wall_s=wall_seconds(records),
+              command=train_command, train_command=train_command,
+              figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
               machine=f"{platform.machine()} {os.cpu_count()} cores",
               date=datetime.date.today().isoformat())
 
@@ -96,7 +126,8 @@ def main(argv):
   n = plot(records, title, out)
   print(f"wrote {out} ({n} points)")
   if f.record:
-    runtime.write_json_atomic(f.record, record(f.workdir, records, out, title))
+    docs_dir = os.path.dirname(os.path.dirname(os.path.abspath(f.record)))  # docs/run_records/X
+    runtime.write_json_atomic(f.record, record(f.workdir, records, out, title, docs_dir))
     print(f"wrote {f.record}")
 
 

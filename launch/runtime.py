@@ -92,8 +92,9 @@ class LoopControl:
     checkpoint  every `checkpoint_every_s` seconds, at the last step, and when stopping;
     wait        the checkpoint must be on disk before going on (last step or stopping);
     stop        `stop_at` reached (tests: as a kill after that checkpoint) or Ctrl-C/SIGTERM;
-    done        the last step, or `after(step, finished=True)`: the loop met its own goal early
-                (the IMPALA trainer's `stop_return`); it ends normally, without `Stopped`.
+    done        the last step, `max_seconds` spent, or `after(step, finished=True)`: the loop met
+                its own goal early (the IMPALA trainer's `stop_return`); it ends normally;
+    finished    the `finished` that decided it (process 0's), so the loop can report it.
   A loop that stops closes its writers and, on a signal, raises `Stopped` (`stopped_message`).
   With several processes every decision is process 0's, so collective saves and exits match.
   """
@@ -104,28 +105,35 @@ class LoopControl:
     wait: bool
     stop: bool
     done: bool = False
+    finished: bool = False
 
   def __init__(self, total_steps: int, eval_every_steps: int, checkpoint_every_s: float,
-               stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time):
+               stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time,
+               max_seconds: float | None = None):
     self.total_steps, self.eval_every_steps = total_steps, eval_every_steps
     self.checkpoint_every_s, self.stop_signal, self.stop_at = checkpoint_every_s, stop_signal, stop_at
     self._clock = clock
-    self._last_checkpoint = clock()
+    self._last_checkpoint = self._start = clock()
+    self.max_seconds = max_seconds
 
   def after(self, step: int, finished: bool = False) -> "LoopControl.Actions":
     requested = self.stop_signal.requested
-    overdue = self._clock() - self._last_checkpoint >= self.checkpoint_every_s
+    now = self._clock()
+    overdue = now - self._last_checkpoint >= self.checkpoint_every_s
+    out_of_time = self.max_seconds is not None and now - self._start >= self.max_seconds
     if jax.process_count() > 1:  # Saves are collective: every process acts on process 0's clock.
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-      overdue, requested, finished = (bool(x) for x in multihost_utils.broadcast_one_to_all(
-          np.array([overdue, requested, finished])))
-    done = step >= self.total_steps or finished
+      overdue, requested, finished, out_of_time = (
+          bool(x) for x in multihost_utils.broadcast_one_to_all(
+              np.array([overdue, requested, finished, out_of_time])))
+    done = step >= self.total_steps or finished or out_of_time
     stop = not done and (step == self.stop_at or requested)
     evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not done
     checkpoint = done or stop or overdue
     if checkpoint:
       self._last_checkpoint = self._clock()
-    return self.Actions(evaluate, checkpoint, wait=done or stop, stop=stop, done=done)
+    return self.Actions(evaluate, checkpoint, wait=done or stop, stop=stop, done=done,
+                        finished=finished)
 
   def stopped_message(self, step: int) -> str | None:
     """The `Stopped` message when a signal stopped the loop (None when `stop_at` did)."""
@@ -403,6 +411,10 @@ def write_json_atomic(path: str, value) -> None:
   os.replace(tmp, path)
 
 
+class NoCheckpointError(FileNotFoundError):
+  """The workdir has no checkpoint to restore (yet)."""
+
+
 class Checkpointer:
   """Atomic, resumable checkpoints of an arbitrary pytree of arrays (orbax).
 
@@ -437,7 +449,7 @@ class Checkpointer:
     """The arrays (shaped like `like`), and the data state too when `with_data_state`."""
     step = self.latest_step() if step is None else step
     if step is None:
-      raise FileNotFoundError("has no checkpoint yet; let the run save one first.")
+      raise NoCheckpointError("has no checkpoint yet; let the run save one first.")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(like))
     if not self._with_data:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
@@ -460,15 +472,20 @@ def read_workdir_config(workdir: str) -> ConfigDict:
 
 
 def load_workdir(workdir: str, restore: Callable[[ConfigDict, "Checkpointer"], Any],
+                 mismatch: Callable[[ConfigDict], str | None],
                  with_data_state: bool = False) -> Any:
   """`restore(config, checkpointer)` on a workdir's config and checkpoints: the one loader of
-  the evaluation and picture entry points. `FileNotFoundError`/`ValueError` (no checkpoint yet,
-  the wrong kind of run; worded to follow the workdir's name) become one `UsageError`."""
+  the evaluation and picture entry points. A run of another kind (`mismatch(config)` returns a
+  reason, worded to follow the workdir's name) or one with no checkpoint yet is one
+  `UsageError`; any other error inside `restore` is a bug and keeps its traceback."""
   config = read_workdir_config(workdir)
+  reason = mismatch(config)
+  if reason:
+    raise UsageError(f"{workdir} {reason}")
   checkpointer = Checkpointer(workdir, with_data_state=with_data_state)
   try:
     return restore(config, checkpointer)
-  except (FileNotFoundError, ValueError) as e:
+  except NoCheckpointError as e:
     raise UsageError(f"{workdir} {e}") from None
   finally:
     checkpointer.close()
@@ -477,4 +494,4 @@ def load_workdir(workdir: str, restore: Callable[[ConfigDict, "Checkpointer"], A
 def restore_atari_workdir(workdir: str):
   """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint."""
   from s3ta_jax.impala import workdir as workdir_lib
-  return load_workdir(workdir, workdir_lib.restore)
+  return load_workdir(workdir, workdir_lib.restore, workdir_lib.mismatch)

@@ -42,7 +42,7 @@ from ram_jax import workdir as ram_workdir
 
 def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   """The MNIST run's config and its latest parameters."""
-  return runtime.load_workdir(workdir, ram_workdir.restore_mnist)
+  return runtime.load_workdir(workdir, ram_workdir.restore_mnist, ram_workdir.mnist_mismatch)
 
 
 def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:
@@ -176,7 +176,7 @@ def catch_frames(screens: np.ndarray, locations: np.ndarray, rewards: np.ndarray
 def visualize_catch(workdir: str, config: ConfigDict, out_dir: str, num_games: int = 4) -> list[str]:
   """`catch.gif` of `num_games` greedy games and the catch-rate curve."""
   agent = catch_agent.make_agent(config)
-  _, params = runtime.load_workdir(workdir, ram_workdir.restore_catch)
+  _, params = runtime.load_workdir(workdir, ram_workdir.restore_catch, ram_workdir.catch_mismatch)
   reset_key, play_key = jax.random.split(jax.random.PRNGKey(config.eval_seed + 1))
   games = catch.batch_reset(jax.random.split(reset_key, num_games))
   _, rollout = catch_agent.play_games(agent, params, games, play_key, greedy=True)
@@ -203,6 +203,8 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   config = runtime.read_workdir_config(workdir)
   if ram_workdir.is_catch_run(config):
     return visualize_catch(workdir, config, out_dir)
+  if "model" not in config:
+    raise runtime.UsageError(f"{workdir} is not a launch.mnist or launch.catch workdir.")
   curve = os.path.join(out_dir, "learning_curve.png")
   if config.model != "ram":  # A baseline takes no glimpses: only its learning curve.
     title = f"{config.model} baseline, {config.task} {config.canvas}x{config.canvas}"

@@ -1,6 +1,7 @@
 """A `launch.mnist` or `launch.catch` run read back from its config and checkpoints:
 
-  config, params = launch.runtime.load_workdir(workdir, ram_jax.workdir.restore_mnist)
+  config, params = launch.runtime.load_workdir(workdir, ram_jax.workdir.restore_mnist,
+                                               ram_jax.workdir.mnist_mismatch)
 
 Each `restore_*` takes the run's `config.json` as a ConfigDict and any object with
 `restore(like)` (the `launch.runtime.Checkpointer` it saved with).
@@ -16,12 +17,24 @@ def is_catch_run(config) -> bool:
   return "total_frames" in config and "glimpse_size" in config
 
 
-def restore_mnist(config, checkpointer):
-  """(config, params) of a RAM classification run (not a baseline: those take no glimpses)."""
+def mnist_mismatch(config) -> str | None:
+  """Why `config` is not a RAM launch.mnist run's (baselines take no glimpses), or None."""
   if is_catch_run(config) or "model" not in config:
-    raise ValueError("is not a launch.mnist workdir (a Catch run?).")
+    return "is not a launch.mnist workdir (a Catch run?)."
   if config.model != "ram":
-    raise ValueError(f"trained a {config.model!r} baseline, which takes no glimpses.")
+    return f"trained a {config.model!r} baseline, which takes no glimpses."
+  return None
+
+
+def catch_mismatch(config) -> str | None:
+  """Why `config` is not a launch.catch run's, or None."""
+  return None if is_catch_run(config) else "is not a launch.catch workdir."
+
+
+def restore_mnist(config, checkpointer):
+  """(config, params) of a RAM classification run."""
+  if reason := mnist_mismatch(config):
+    raise ValueError(f"config {reason}")
   model, task = train.make_model(config), train.make_task(config)
   state = checkpointer.restore(train.init_state(config, model, train.make_optimizer(config), task))
   return config, state["params"]
@@ -29,8 +42,8 @@ def restore_mnist(config, checkpointer):
 
 def restore_catch(config, checkpointer):
   """(config, params) of a `launch.catch` run."""
-  if not is_catch_run(config):
-    raise ValueError("is not a launch.catch workdir.")
+  if reason := catch_mismatch(config):
+    raise ValueError(f"config {reason}")
   agent = catch_agent.make_agent(config)
   like = catch_agent.init_train_state(agent, catch_agent.make_optimizer(config), config.num_envs,
                                       jax.random.PRNGKey(0))

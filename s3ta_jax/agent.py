@@ -100,6 +100,9 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # docs/notes/2026-12-01-s3ta-learns.md for why these exist.
   c.vision_norm = False  # LayerNorm over O_vis's channels at each cell, before the key/value split.
   c.query_bias_std = 0.0  # Std of the normal init of the query layer's bias, content part (0: zeros).
+  # Std of the normal init of the query bias's spatial part (0: zeros, so every map starts flat).
+  # > 0 gives each head a random region of the screen to read from the first update on.
+  c.query_spatial_bias_std = 0.0
   c.center_values = False  # Subtract each frame's spatial mean from the values (and basis) first.
   # Table 3 calls the answer processor a 2-layer MLP without saying whether its output is
   # rectified; True (a ReLU on its output) is the reading all earlier runs used.
@@ -204,11 +207,14 @@ def initial_state(config, batch_size: int) -> AgentState:
   return AgentState(empty, empty, empty, empty)
 
 
-def content_bias_init(std: float, num_heads: int, key_channels: int, query_size: int):
-  """Normal(std) on the content (first Ck) channels of each head's query, zeros on the spatial."""
+def content_bias_init(std: float, num_heads: int, key_channels: int, query_size: int,
+                      spatial_std: float = 0.0):
+  """Normal(std) on the content (first Ck) channels of each head's query, Normal(spatial_std) on
+  the spatial ones."""
   def init(key, shape, dtype=jnp.float32):
-    mask = (jnp.arange(query_size) < key_channels).astype(dtype)
-    return std * jax.random.normal(key, shape, dtype) * jnp.tile(mask, num_heads)
+    content = (jnp.arange(query_size) < key_channels).astype(dtype)
+    scale = std * content + spatial_std * (1.0 - content)
+    return jax.random.normal(key, shape, dtype) * jnp.tile(scale, num_heads)
   return init
 
 
@@ -252,8 +258,9 @@ class Agent(nn.Module):
       qsize = query_size(c)
       if c.kind == "s3ta":
         self.query_net = MLP(tuple(c.query_hidden) + (c.num_heads * qsize,),
-                             final_bias_init=content_bias_init(c.query_bias_std, c.num_heads,
-                                                               c.key_channels, qsize))
+                             final_bias_init=content_bias_init(
+                                 c.query_bias_std, c.num_heads, c.key_channels, qsize,
+                                 c.get("query_spatial_bias_std", 0.0)))
       elif c.kind == "fixed_query":
         # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),

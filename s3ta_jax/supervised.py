@@ -146,6 +146,4 @@ def restore(config, num_classes: int, checkpointer):
   """(model, state) from the latest checkpoint of a `launch.classify` run. `checkpointer` is the
   object the run saved with (`launch.runtime.Checkpointer(workdir, with_data_state=True)`)."""
   model = make_model(config.model, num_classes)
-  if checkpointer.latest_step() is None:
-    raise FileNotFoundError("has no checkpoint yet; train first (or wait for the run's first save).")
   return model, checkpointer.restore(init_state(model, make_optimizer(config), config.seed))

@@ -297,10 +297,12 @@ def test_launch_end_to_end_and_resume(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, *states)
   # The loader of the picture/evaluation entry points reads the same latest parameters.
   from ram_jax import workdir as ram_workdir
-  _, params = runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_catch)
+  _, params = runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_catch,
+                                   ram_workdir.catch_mismatch)
   jax.tree.map(np.testing.assert_array_equal, params, catch_agent.TrainState(*states[0]).params)
   with pytest.raises(runtime.UsageError, match="is not a launch.mnist workdir"):
-    runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_mnist)
+    runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_mnist,
+                         ram_workdir.mnist_mismatch)
 
   with pytest.raises(runtime.UsageError, match="different config.*hidden"):
     launch_catch.train(_tiny_catch_config(tmp_path / "resumed", hidden=32))

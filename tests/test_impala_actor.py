@@ -181,7 +181,7 @@ def test_crashed_actor_makes_learner_raise():
   trainer = system.Trainer(_catch_config())
   trainer.start_actors(make_env=lambda i: (lambda: ExplodingEnvs(4, 2, 12, 10)))
   with pytest.raises(system.ActorCrashed, match="boom: emulator died"):
-    trainer.run(max_seconds=120)
+    trainer.run(control=runtime.LoopControl(10**12, 0, 1e9, _Signal(at=10**9), max_seconds=120))
   assert trainer.stop.is_set()
 
 
@@ -266,6 +266,7 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
   control = runtime.LoopControl(10**9, 0, 1e9, stop_signal=_Signal(at=10**9))
   summary = resumed.run(stop_return=-1.0, return_window=1, control=control)  # Any game meets it.
   assert summary["reached"] and not summary["stopped"] and resumed.step > 5
+  assert summary["frames"] < resumed.config.total_frames  # It ended early, at the first game.
   assert runtime.Checkpointer(str(tmp_path)).latest_step() == resumed.step
 
 
@@ -285,16 +286,24 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   from launch import plot_atari, reproduce, runtime
   # Killed at 600k, resumed from 400k: the redone 400k-600k lines replace the first ones.
   steps = [100_000, 260_000, 400_000, 600_000, 400_000, 520_000, 1_100_000]
-  records = [dict(step=s, return_mean=float(i), return_median=0.0, entropy=1.3)
-             for i, s in enumerate(steps)]
+  times = [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 125.0]  # The second session starts at 100 s.
+  records = [dict(step=s, time=t, return_mean=float(i), return_median=0.0, entropy=1.3)
+             for i, (s, t) in enumerate(zip(steps, times))]
   assert plot_atari.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
   runtime.write_json_atomic(str(tmp_path / "config.json"),
                             {"env_name": "Breakout", "agent": {"kind": "s3ta"}})
   runtime.write_json_atomic(str(tmp_path / "command.json"), {"command": [
       "/venv/bin/python", "-m", "launch.atari", "--config=c.py:cpu", "--config.x=(128,)"]})
-  rec = plot_atari.record(str(tmp_path), records, "docs/figures/impala/r.png", "S3TA")
-  assert rec["frames"] == 1_100_000 and rec["return_mean"] == 6.0
+  docs = tmp_path / "docs"
+  rec = plot_atari.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
+                          str(docs))
+  assert rec["frames"] == 1_100_000 and rec["return_mean"] == rec["value"] == 6.0
   assert rec["train_command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
+  assert rec["figures"] == ["figures/impala/r.png"]  # Relative to docs/, wherever run from.
+  # One point at or past each 100k frames (the redone 400k-600k lines replaced), then the last.
+  assert rec["curve"] == [[100_000, 0.0], [260_000, 1.0], [400_000, 4.0], [520_000, 5.0],
+                          [1_100_000, 6.0]]
+  assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # Both sessions, not the gap.
   (tmp_path / "records").mkdir()
   runtime.write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
   table = reproduce.atari_lines(str(tmp_path / "records"))

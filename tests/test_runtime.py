@@ -119,27 +119,44 @@ def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
   assert stopped.stop and stopped.checkpoint and stopped.wait
   assert "re-run the same command" in killed.stopped_message(1)
 
+  signal.requested = False
+  now[0] = 0.0
+  timed = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: now[0], max_seconds=7.0)
+  ends = []
+  for step in range(1, 5):
+    now[0] += 2.0
+    ends.append(timed.after(step))
+  assert [a.done for a in ends] == [False, False, False, True]  # 8 s > 7 s, at step 4 of 10.
+  assert ends[-1].checkpoint and ends[-1].wait and not ends[-1].finished
+  goal = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(2, finished=True)
+  assert goal.done and goal.finished and not goal.stop
+
 
 def test_load_workdir_restores_the_latest_save_and_names_what_is_missing(tmp_path):
   import numpy as np
   from ml_collections import ConfigDict
   with pytest.raises(runtime.UsageError, match="config.json not found"):
-    runtime.load_workdir(str(tmp_path), lambda config, ckpt: None)
+    runtime.load_workdir(str(tmp_path), lambda config, ckpt: None, lambda config: None)
   runtime.write_json_atomic(str(tmp_path / "config.json"), {"model": "ram"})
   like = {"w": np.zeros(3, np.float32)}
   restore = lambda config, ckpt: (config.model, ckpt.restore(like))
+  accept = lambda config: None
   with pytest.raises(runtime.UsageError, match=f"{tmp_path} has no checkpoint yet"):
-    runtime.load_workdir(str(tmp_path), restore)
+    runtime.load_workdir(str(tmp_path), restore, accept)
   checkpointer = runtime.Checkpointer(str(tmp_path))
   for step in (1, 2):
     checkpointer.save(step, {"w": np.full(3, step, np.float32)}, wait=True)
   checkpointer.close()
-  model, state = runtime.load_workdir(str(tmp_path), restore)
+  model, state = runtime.load_workdir(str(tmp_path), restore, accept)
   assert model == "ram" and state["w"].tolist() == [2.0, 2.0, 2.0]
 
-  def wrong_kind(config: ConfigDict, ckpt):
-    raise ValueError("is not a launch.atari workdir.")
+  wrong_kind = lambda config: "is not a launch.atari workdir."
   with pytest.raises(runtime.UsageError, match=f"^{tmp_path} is not a launch.atari workdir"):
-    runtime.load_workdir(str(tmp_path), wrong_kind)
+    runtime.load_workdir(str(tmp_path), restore, wrong_kind)
+
+  def buggy(config: ConfigDict, ckpt):  # A bug inside a restore is not a usage error.
+    raise ValueError("shape mismatch")
+  with pytest.raises(ValueError, match="shape mismatch"):
+    runtime.load_workdir(str(tmp_path), buggy, accept)
   with pytest.raises(runtime.UsageError, match="is not a launch.atari workdir"):
     runtime.restore_atari_workdir(str(tmp_path))  # The real loader, on a RAM config.

@@ -194,15 +194,15 @@ class Trainer:
     for a in self.actors:
       a.thread.join(timeout=10)
 
-  def run(self, total_frames: int | None = None, max_seconds: float | None = None,
-          stop_return: float | None = None, return_window: int = 100, progress=None,
-          control=None):
-    """Trains until `total_frames`, `max_seconds`, a mean return >= `stop_return`, or a stop.
+  def run(self, total_frames: int | None = None, stop_return: float | None = None,
+          return_window: int = 100, progress=None, control=None):
+    """Trains until `total_frames`, a mean return >= `stop_return`, or what `control` decides.
 
     `control` (`launch.runtime.LoopControl` over frames) decides after each update when to
-    checkpoint and whether to stop (Ctrl-C/SIGTERM) or end (the return reached), the same on every
-    process, so collective saves and exits match. Without it (tests), this process checkpoints
-    every `checkpoint_every_s` by its own clock. Saves a checkpoint at the end; returns a summary.
+    checkpoint and whether to stop (Ctrl-C/SIGTERM) or end (the return reached, its time limit
+    spent), the same on every process, so collective saves and exits match. Without it (a
+    single-process test), this process checkpoints every `checkpoint_every_s` by its own clock.
+    Saves a checkpoint at the end; returns a summary.
     """
     c = self.config
     total_frames = total_frames or c.total_frames
@@ -214,8 +214,6 @@ class Trainer:
       self.start_actors()
     try:
       while self.frames < total_frames:
-        if max_seconds is not None and time.time() - start > max_seconds:
-          break
         batch, init_state = self.next_batch_everywhere()
         metrics = self.update(batch, init_state)
         returns, _ = self.episodes.drain()
@@ -248,7 +246,7 @@ class Trainer:
           last_log, steps_at_log = now, self.step
         if control is not None:
           actions = control.after(self.frames, finished=reached)
-          reached, stopped = actions.done and (reached or self.frames < total_frames), actions.stop
+          reached, stopped = actions.finished, actions.stop
           if actions.done or actions.stop:
             break  # The final save below waits for the write.
           if actions.checkpoint:

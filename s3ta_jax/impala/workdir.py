@@ -14,10 +14,17 @@ import numpy as np
 from s3ta_jax.impala import agents, learner as learner_lib, system
 
 
+def mismatch(config) -> str | None:
+  """Why `config` is not a launch.atari run's, or None."""
+  if "agent" not in config or "unroll_length" not in config:
+    return "is not a launch.atari workdir (its config has no agent/unroll_length)."
+  return None
+
+
 def restore(config, checkpointer):
   """(config, agent, params, frames trained) from the checkpointer's latest checkpoint."""
-  if "agent" not in config or "unroll_length" not in config:
-    raise ValueError("is not a launch.atari workdir (its config has no agent/unroll_length).")
+  if reason := mismatch(config):
+    raise ValueError(f"config {reason}")
   frame_shape = agents.frame_shape(config.agent)
   agent = agents.build(config.agent, system.num_actions_of(config, frame_shape))
   params = agent.init_params(jax.random.PRNGKey(0))
