@@ -2,6 +2,7 @@
 
   python -m launch.plot_atari --workdir=workdirs/s3ta_breakout_cpu --out=docs/figures/impala/x.png \
       [--record=docs/run_records/atari_NAME.json]
+  python -m launch.plot_atari --compare=s3ta=workdirs/a,lstm=workdirs/b --out=docs/figures/x.png
 
 Reads `WORKDIR/metrics.jsonl` (the progress lines), so it works on a running or stopped run.
 `--record` also writes a run record (the training command, the mean return of the last 100 games
@@ -43,6 +44,28 @@ def plot(records: list[dict], title: str, path: str) -> int:
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return len(points)
+
+
+def plot_compare(runs: list[tuple[str, list[dict]]], title: str, path: str,
+                 target: float | None = None) -> None:
+  """Several runs' mean-return curves on one figure; `runs` is [(label, metrics records)]."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for label, records in runs:
+    points = runtime.after_resumes([r for r in records if "return_mean" in r])
+    ax.plot([r["step"] / 1e6 for r in points], [r["return_mean"] for r in points], label=label)
+  if target is not None:
+    ax.axhline(target, color="gray", ls="--", lw=1)
+  ax.set_xlabel("frames (millions)")
+  ax.set_ylabel("mean return (last 100 games)")
+  ax.set_title(title)
+  ax.legend()
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 MILESTONES = (250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000)
@@ -118,6 +141,16 @@ def main(argv):
   if len(argv) > 1:
     raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
+  if f.compare:  # label=workdir,...: one figure of several runs.
+    runs = [item.split("=", 1) for item in f.compare]
+    if any(len(r) != 2 for r in runs):
+      raise runtime.UsageError("--compare takes LABEL=WORKDIR items, e.g. s3ta=workdirs/a,lstm=workdirs/b.")
+    out = f.out or "compare.png"
+    plot_compare([(label, runtime.read_metrics(wd)) for label, wd in runs], f.title or "", out)
+    print(f"wrote {out}")
+    return
+  if not f.workdir:
+    raise runtime.UsageError("pass --workdir=DIR (or --compare=LABEL=DIR,...).")
   records = runtime.read_metrics(f.workdir)
   if not records:
     raise runtime.UsageError(f"no metrics.jsonl in {f.workdir!r}; pass a launch.atari workdir.")
@@ -132,7 +165,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("workdir", None, "A launch.atari workdir.", required=True)
+  flags.DEFINE_string("workdir", None, "A launch.atari workdir.")
+  flags.DEFINE_list("compare", [], "LABEL=WORKDIR items: draw these runs' returns on one figure.")
   flags.DEFINE_string("out", "", "PNG path (default WORKDIR/returns.png).")
   flags.DEFINE_string("title", "", "Plot title (default: the workdir's name).")
   flags.DEFINE_string("record", "", "Also write a run record here (docs/run_records/atari_*.json).")

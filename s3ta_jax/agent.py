@@ -18,8 +18,9 @@ and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell)
 `query_bias_std` (random content part of the query bias, so the first map after a reset is
 content-driven instead of uniform), `center_values` (values minus their spatial mean),
 `vision_lstm=False` (a feed-forward 3x3 conv in place of the ConvLSTM), `conv_lstm_forget_bias`
-(the ConvLSTM's memory at initialisation), `center_answers` (answers minus their batch mean; a
-diagnostic: it makes one env's answers depend on the others', and a batch of one reads zeros).
+(the ConvLSTM's memory at initialisation), `center_answers` ("running": answers minus their
+running mean over training, which the learner keeps in the `answer_stats` collection; the fix
+that lets the small agent learn Breakout, `configs/s3ta_atari.py:cpu`).
 
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
 (ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
@@ -100,9 +101,6 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # docs/notes/2026-12-01-s3ta-learns.md for why these exist.
   c.vision_norm = False  # LayerNorm over O_vis's channels at each cell, before the key/value split.
   c.query_bias_std = 0.0  # Std of the normal init of the query layer's bias, content part (0: zeros).
-  # Std of the normal init of the query bias's spatial part (0: zeros, so every map starts flat).
-  # > 0 gives each head a random region of the screen to read from the first update on.
-  c.query_spatial_bias_std = 0.0
   c.center_values = False  # Subtract each frame's spatial mean from the values (and basis) first.
   # Table 3 calls the answer processor a 2-layer MLP without saying whether its output is
   # rectified; True (a ReLU on its output) is the reading all earlier runs used.
@@ -121,10 +119,18 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # Added to the ConvLSTM's forget-gate pre-activation (1: Sonnet's default, a ~3.7-step memory
   # at initialisation; lower values make the vision core forget faster).
   c.conv_lstm_forget_bias = 1.0
-  # A diagnostic, not in the paper: subtract the answers' mean over the batch (the envs of one
-  # actor step; the unrolls of one learner time step), so that what every screen shares does not
-  # drown the screen-dependent part in the answer processor's per-weight Adam steps.
-  c.center_answers = False
+  # Not in the paper: what the answer processor reads of the answers. "none" (the paper): the
+  # answers as they are. "running": each answer feature minus its running mean over the
+  # training data (a non-trainable `answer_stats` variable the learner updates after each step
+  # at `answer_mean_rate`; actors and learner read the same value), so the part every screen
+  # shares, which moves with each update of the vision core and queries, does not swamp the few
+  # per cent that depend on the screen (docs/notes/2026-12-06-s3ta-learns-part7.md). "batch":
+  # minus the mean over the batch (a diagnostic: one env's answer then depends on the others',
+  # and a batch of one reads zeros).
+  c.center_answers = "none"
+  # The answers' shared part drifts as the torso learns: at 0.01 the mean lagged and the agent
+  # stayed at random play; at 0.5 (about the last two batches) it learns like "batch".
+  c.answer_mean_rate = 0.5
   if name == "paper":
     pass
   elif name == "small":
@@ -158,6 +164,7 @@ def validate_config(config) -> None:
                      f"{config.conv_lstm_channels}); the rest of the channels are the values.")
   if config.num_heads < 1:
     raise ValueError(f"num_heads must be >= 1, got {config.num_heads}.")
+  answer_centering(config)
   if config.kind == "l2_keys" and config.key_channels % config.num_heads:
     raise ValueError(f"l2_keys splits the {config.key_channels} key channels among "
                      f"{config.num_heads} heads; make key_channels a multiple of num_heads.")
@@ -171,6 +178,37 @@ def feature_map_shape(config) -> tuple[int, int]:
       height, width = -(-height // stride), -(-width // stride)
     return height, width
   return resnet_lib.resnet_feature_shape(height, width, len(config.resnet_channels))
+
+
+def answer_centering(config) -> str:
+  """`center_answers` as "none", "batch" or "running" (configs saved before it was a string
+  hold a bool: True meant "batch")."""
+  mode = config.get("center_answers", "none")
+  if isinstance(mode, bool):
+    return "batch" if mode else "none"
+  if mode not in ("none", "batch", "running"):
+    raise ValueError(f"center_answers={mode!r}: use 'none' (the paper), 'running' or 'batch'.")
+  return mode
+
+
+def answer_size(config) -> int:
+  """Length of the flattened answers the answer processor reads (all heads)."""
+  if config.kind == "no_attention":
+    h, w = feature_map_shape(config)
+    return h * w * config.conv_lstm_channels
+  cs = basis_lib.num_channels(config.basis_even, config.basis_odd)
+  return config.num_heads * (config.conv_lstm_channels - config.key_channels + cs)
+
+
+def update_answer_stats(params, batch_mean: jax.Array, rate: float):
+  """`params` with the running answer mean moved towards `batch_mean` (the mean over a training
+  batch of the flattened answers): by `rate`, or by 1/(n+1) over the first n < 1/rate updates, so
+  the first update sets it to the batch mean."""
+  stats = params["answer_stats"]
+  step = jnp.maximum(rate, 1.0 / (stats["count"] + 1.0))
+  new = {"mean": stats["mean"] + step * (batch_mean - stats["mean"]),
+         "count": stats["count"] + 1.0}
+  return {**params, "answer_stats": new}
 
 
 def query_size(config) -> int:
@@ -207,14 +245,11 @@ def initial_state(config, batch_size: int) -> AgentState:
   return AgentState(empty, empty, empty, empty)
 
 
-def content_bias_init(std: float, num_heads: int, key_channels: int, query_size: int,
-                      spatial_std: float = 0.0):
-  """Normal(std) on the content (first Ck) channels of each head's query, Normal(spatial_std) on
-  the spatial ones."""
+def content_bias_init(std: float, num_heads: int, key_channels: int, query_size: int):
+  """Normal(std) on the content (first Ck) channels of each head's query, zeros on the spatial."""
   def init(key, shape, dtype=jnp.float32):
-    content = (jnp.arange(query_size) < key_channels).astype(dtype)
-    scale = std * content + spatial_std * (1.0 - content)
-    return jax.random.normal(key, shape, dtype) * jnp.tile(scale, num_heads)
+    mask = (jnp.arange(query_size) < key_channels).astype(dtype)
+    return std * jax.random.normal(key, shape, dtype) * jnp.tile(mask, num_heads)
   return init
 
 
@@ -258,13 +293,16 @@ class Agent(nn.Module):
       qsize = query_size(c)
       if c.kind == "s3ta":
         self.query_net = MLP(tuple(c.query_hidden) + (c.num_heads * qsize,),
-                             final_bias_init=content_bias_init(
-                                 c.query_bias_std, c.num_heads, c.key_channels, qsize,
-                                 c.get("query_spatial_bias_std", 0.0)))
+                             final_bias_init=content_bias_init(c.query_bias_std, c.num_heads,
+                                                               c.key_channels, qsize))
       elif c.kind == "fixed_query":
         # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
                                         (c.num_heads, qsize))
+      if answer_centering(c) == "running":
+        size = answer_size(c)
+        self.answer_mean = self.variable("answer_stats", "mean", jnp.zeros, (size,), jnp.float32)
+        self.answer_count = self.variable("answer_stats", "count", jnp.zeros, (), jnp.float32)
       self.answer_net = MLP(tuple(c.answer_hidden), activate_final=c.answer_activate_final)
       if c.core_input_norm:
         self.core_input_norm = nn.LayerNorm(name="core_input_norm")
@@ -371,8 +409,12 @@ class Agent(nn.Module):
       answers, weights = attention_lib.spatial_attention(scaled(queries), scaled(keys), values)
       query_inputs = [queries.reshape(batch, -1)]
     flat_answers = answers.reshape(batch, -1)
-    if c.get("center_answers", False):
+    centering = answer_centering(c)
+    if centering == "batch":
       flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
+
+    elif centering == "running":
+      flat_answers = flat_answers - jax.lax.stop_gradient(self.answer_mean.value)
     answer_in = jnp.concatenate(
         query_inputs + [flat_answers] + self._extra_inputs(prev_action, prev_reward),
         -1)
@@ -406,7 +448,8 @@ class Agent(nn.Module):
     encoded = encoded.reshape((t, b) + encoded.shape[1:])
     # Intermediates (when requested as mutable) get a leading time axis.
     scan = nn.scan(lambda mdl, carry, xs: mdl._core_step(carry, xs),
-                   variable_broadcast="params", variable_axes={"intermediates": 0},
+                   variable_broadcast=["params", "answer_stats"],
+                   variable_axes={"intermediates": 0},
                    split_rngs={"params": False})
     final_state, out = scan(self, state, (encoded, prev_action, prev_reward, reset))
     return out, final_state

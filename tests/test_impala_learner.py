@@ -187,3 +187,54 @@ def test_attention_health_matches_numpy_per_head():
   # Baselines have no maps; the tiny agent's are 1x1.
   for shape in [(3, 2, 0, 27, 20), (3, 2, 1, 1, 1)]:
     assert learner_lib.attention_health(jnp.ones(shape))["attention_max"].shape == (0,)
+
+
+def _centred_s3ta(rate):
+  cfg = agents.agent_config("small")
+  cfg.update(dict(frame_height=24, frame_width=20, conv_channels=(4, 8), conv_lstm_channels=12,
+                  query_hidden=(8,), answer_hidden=(8,), core_lstm=8, head_hidden=8,
+                  center_answers="running", answer_mean_rate=rate))
+  return agents.build(cfg, 3)
+
+
+def test_running_answer_mean_follows_a_numpy_ema_of_the_batch_means():
+  """The learner keeps `answer_stats.mean` at the EMA (numpy reference: 1/(n+1) for the first
+  1/rate updates, then `rate`) of each batch's mean answer, read from an unroll of the params
+  before the update; the same on two learner devices; the agent reads answers minus it."""
+  rate = 0.4
+  agent = _centred_s3ta(rate)
+  params0 = agent.init_params(jax.random.PRNGKey(0))
+  np.testing.assert_array_equal(params0["answer_stats"]["mean"], 0.0)
+  batches = [random_batch(agent, 4, 3, s) for s in range(4)]
+  results = []
+  for devices in ([jax.devices()[0]], jax.devices()[:2]):
+    lrn = learner_lib.Learner(agent, _train_config(), devices, learner_lib.LossConfig())
+    params, opt_state = lrn.init(params0)
+    expected = np.zeros_like(params0["answer_stats"]["mean"])
+    for n, (traj, init) in enumerate(batches):
+      local = learner_lib.to_local(params)
+      prev_action, prev_reward, reset = learner_lib.agent_inputs(traj)
+      _, v = agent.module.apply(local, traj["obs"], prev_action, prev_reward, reset, init,
+                                method="unroll", mutable=["intermediates"])
+      batch_mean = np.asarray(v["intermediates"]["answers"][0]).reshape(
+          -1, expected.shape[0]).mean(0)
+      step = max(rate, 1.0 / (n + 1))
+      expected = expected + step * (batch_mean - expected)
+      params, opt_state, _ = lrn.update(params, opt_state, *lrn.shard_batch(traj, init))
+      np.testing.assert_allclose(learner_lib.to_local(params)["answer_stats"]["mean"], expected,
+                                 rtol=1e-4, atol=1e-5)
+    results.append(learner_lib.to_local(params))
+  assert np.abs(expected).max() > 1e-2  # Not trivially zero.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), *results)
+  # The answer processor reads the answers minus the stored mean, in a step as in an unroll.
+  traj, init = batches[0]
+  params = results[0]
+  _, v = agent.module.apply(params, traj["obs"][0], traj["prev_action"][0],
+                            traj["reward"][0] * 0, traj["first"][0], init, method="step",
+                            mutable=["intermediates"])
+  answers = np.asarray(v["intermediates"]["answers"][0]).reshape(4, -1)
+  inputs = np.asarray(v["intermediates"]["answer_inputs"][0])
+  queries = np.asarray(v["intermediates"]["queries"][0]).reshape(4, -1)
+  q = queries.shape[-1]
+  np.testing.assert_allclose(inputs[:, q:q + answers.shape[-1]],
+                             answers - params["answer_stats"]["mean"], rtol=1e-5, atol=1e-5)

@@ -253,6 +253,10 @@ def test_bad_config_and_inputs_raise():
   bad.key_channels = 6
   with pytest.raises(ValueError, match="multiple of num_heads"):
     agent_lib.make_agent(bad, 4)
+  bad = _config("s3ta")
+  bad.center_answers = "mean"
+  with pytest.raises(ValueError, match="center_answers='mean'.*'running'"):
+    agent_lib.make_agent(bad, 4)
   config, agent, params, _, _ = _agent_and_params("s3ta")
   obs = np.zeros((1, 1, 80, 80, 3), np.uint8)
   z = np.zeros((1, 1), np.int32)
@@ -401,7 +405,7 @@ def test_center_answers_subtracts_the_batch_mean_of_each_answer_feature():
   """The answer processor reads answer - mean over the batch (numpy reference), per feature, at
   each time step of an unroll; the queries before them are left as they are."""
   config = _config("s3ta")
-  config.center_answers = True
+  config.center_answers = "batch"
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = agent_lib.init_params(agent, config, jax.random.PRNGKey(0), batch_size=3)
   obs, act, rew, reset = _inputs(config, t=2, b=3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from s3ta_jax import agent as s3ta_agent
@@ -31,6 +32,18 @@ class Agent(NamedTuple):
   def unroll(self, params, obs, prev_action, prev_reward, reset, state):
     return self.module.apply(params, obs, prev_action, prev_reward, reset, state,
                              method="unroll")
+
+  def unroll_with_answer_mean(self, params, obs, prev_action, prev_reward, reset, state):
+    """`unroll`'s (outputs, state), and the mean over time and batch of the flattened answers
+    when `params` keep a running answer mean (`center_answers="running"`), else None."""
+    if "answer_stats" not in params:
+      return (*self.unroll(params, obs, prev_action, prev_reward, reset, state), None)
+    (out, final_state), variables = self.module.apply(
+        params, obs, prev_action, prev_reward, reset, state, method="unroll",
+        mutable=["intermediates"])
+    answers = variables["intermediates"]["answers"][0]  # [T, B, heads, C]
+    size = params["answer_stats"]["mean"].shape[0]
+    return out, final_state, jnp.mean(answers.reshape(-1, size), 0)
 
 
 def frame_shape(config) -> tuple[int, int]:

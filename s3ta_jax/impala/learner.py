@@ -30,6 +30,8 @@ import optax
 import rlax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from s3ta_jax import agent as agent_lib
+
 TRAJ_KEYS = ("obs", "first", "prev_action", "reward", "action", "logits")
 
 
@@ -183,19 +185,26 @@ class Learner:
 
     def loss_fn(params, traj, init_state):
       prev_action, prev_reward, reset = agent_inputs(traj)
-      out, _ = agent.unroll(params, traj["obs"], prev_action, prev_reward, reset, init_state)
+      out, _, answer_mean = agent.unroll_with_answer_mean(
+          params, traj["obs"], prev_action, prev_reward, reset, init_state)
       loss, metrics = vtrace_loss(out.logits, out.value, traj["logits"], traj["action"],
                                   traj["reward"], traj["first"], loss_config)
       metrics.update(attention_health(out.attention[:-1]))
-      return loss, metrics
+      return loss, (metrics, answer_mean)
+
+    answer_mean_rate = agent.config.get("answer_mean_rate", 0.5)
 
     def update(params, opt_state, traj, init_state):
-      grads, metrics = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)
+      grads, (metrics, answer_mean) = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)
       grads = jax.lax.psum(grads, "batch")
       metrics = jax.lax.psum(metrics, "batch")
       metrics["grad_norm"] = optax.tree.norm(grads)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
-      return optax.apply_updates(params, updates), opt_state, metrics
+      new_params = optax.apply_updates(params, updates)
+      if answer_mean is not None:  # Not trained: its gradient is zero, so is its update.
+        new_params = agent_lib.update_answer_stats(
+            new_params, jax.lax.pmean(answer_mean, "batch"), answer_mean_rate)
+      return new_params, opt_state, metrics
 
     self._update = jax.jit(
         jax.shard_map(update, mesh=self.mesh,
