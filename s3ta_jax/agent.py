@@ -131,11 +131,6 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # The answers' shared part drifts as the torso learns: at 0.01 the mean lagged and the agent
   # stayed at random play; at 0.5 (about the last two batches) it learns like "batch".
   c.answer_mean_rate = 0.5
-  # Diagnostics of 2026-12-06 (part 7 note), removed in the next commit: False stops the value
-  # loss's gradient at the value head's input; spatial_norm standardises each O_vis channel over
-  # the grid of its frame; center_answers="batch_sg" is "batch" with the mean's gradient stopped.
-  c.value_gradient_to_torso = True
-  c.spatial_norm = False
   if name == "paper":
     pass
   elif name == "small":
@@ -191,7 +186,7 @@ def answer_centering(config) -> str:
   mode = config.get("center_answers", "none")
   if isinstance(mode, bool):
     return "batch" if mode else "none"
-  if mode not in ("none", "batch", "running", "batch_sg"):
+  if mode not in ("none", "batch", "running"):
     raise ValueError(f"center_answers={mode!r}: use 'none' (the paper), 'running' or 'batch'.")
   return mode
 
@@ -381,10 +376,6 @@ class Agent(nn.Module):
     self.sow("intermediates", "vision_core", o_vis)
     if c.vision_norm:
       o_vis = self.vision_norm(o_vis)
-    if c.get("spatial_norm", False):
-      mean = jnp.mean(o_vis, axis=(1, 2), keepdims=True)
-      var = jnp.var(o_vis, axis=(1, 2), keepdims=True)
-      o_vis = (o_vis - mean) * jax.lax.rsqrt(var + 1e-4)
     ck = c.key_channels
     h, w = o_vis.shape[1:3]
     basis = jnp.broadcast_to(
@@ -421,8 +412,6 @@ class Agent(nn.Module):
     centering = answer_centering(c)
     if centering == "batch":
       flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
-    elif centering == "batch_sg":
-      flat_answers = flat_answers - jax.lax.stop_gradient(jnp.mean(flat_answers, 0, keepdims=True))
 
     elif centering == "running":
       flat_answers = flat_answers - jax.lax.stop_gradient(self.answer_mean.value)
@@ -442,9 +431,7 @@ class Agent(nn.Module):
     return new_state, self._heads(features, weights)
 
   def _heads(self, features, attention) -> AgentOutput:
-    value_in = features if self.config.get("value_gradient_to_torso", True) else (
-        jax.lax.stop_gradient(features))
-    return AgentOutput(logits=self.policy(features), value=self.value_head(value_in)[..., 0],
+    return AgentOutput(logits=self.policy(features), value=self.value_head(features)[..., 0],
                        attention=attention)
 
   def step(self, obs, prev_action, prev_reward, reset, state: AgentState):
