@@ -101,15 +101,14 @@ def curve(records: list[dict], every: int = 100_000) -> list[list[float]]:
 
 
 def wall_seconds(records: list[dict]) -> float:
-  """Training time summed over the run's sessions (a resume restarts the clock)."""
-  total, start, previous = 0.0, None, None
-  for r in records:
-    if previous is not None and r["step"] <= previous["step"]:  # A resume.
-      total += previous["time"] - start
-      start = None
-    start = r["time"] if start is None else start
-    previous = r
-  return total + (previous["time"] - start if previous else 0.0)
+  """Training time summed over the run's sessions: the time between consecutive progress lines,
+  except across a resume (the step goes back, or the gap is over 10x the median gap and a
+  minute: the run was not running)."""
+  gaps = [(b["time"] - a["time"], b["step"] > a["step"]) for a, b in zip(records, records[1:])]
+  if not gaps:
+    return 0.0
+  typical = sorted(g for g, _ in gaps)[len(gaps) // 2]
+  return float(sum(g for g, forward in gaps if forward and g <= max(60.0, 10 * typical)))
 
 
 def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir: str) -> dict:

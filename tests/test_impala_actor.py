@@ -286,7 +286,9 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   from launch import plot_atari, reproduce, runtime
   # Killed at 600k, resumed from 400k: the redone 400k-600k lines replace the first ones.
   steps = [100_000, 260_000, 400_000, 600_000, 400_000, 520_000, 1_100_000]
-  times = [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 125.0]  # The second session starts at 100 s.
+  # Resumed twice: at 100 s the step goes back; at 1,000 s it goes on from a later checkpoint.
+  steps.append(1_200_000)
+  times = [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 125.0, 1000.0]
   records = [dict(step=s, time=t, return_mean=float(i), return_median=0.0, entropy=1.3)
              for i, (s, t) in enumerate(zip(steps, times))]
   assert plot_atari.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
@@ -297,15 +299,15 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   docs = tmp_path / "docs"
   rec = plot_atari.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
                           str(docs))
-  assert rec["frames"] == 1_100_000 and rec["return_mean"] == rec["value"] == 6.0
+  assert rec["frames"] == 1_200_000 and rec["return_mean"] == rec["value"] == 7.0
   assert rec["train_command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
   assert rec["figures"] == ["figures/impala/r.png"]  # Relative to docs/, wherever run from.
   # One point at or past each 100k frames (the redone 400k-600k lines replaced), then the last.
   assert rec["curve"] == [[100_000, 0.0], [260_000, 1.0], [400_000, 4.0], [520_000, 5.0],
-                          [1_100_000, 6.0]]
-  assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # Both sessions, not the gap.
+                          [1_100_000, 6.0], [1_200_000, 7.0]]
+  assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # The sessions, not the gaps.
   (tmp_path / "records").mkdir()
   runtime.write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
   table = reproduce.atari_lines(str(tmp_path / "records"))
   assert "| 0.25M | 0.5M | 1M |" in table[5]
-  assert "| Breakout | s3ta | 1.00 | 5.00 | 6.00 | 6.00 (1.10M) |" in table[7]
+  assert "| Breakout | s3ta | 1.00 | 5.00 | 6.00 | 7.00 (1.20M) |" in table[7]
