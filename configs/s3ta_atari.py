@@ -9,8 +9,8 @@
     (under a minute on 2 CPU cores), then it stops.
   python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
     The small S3TA agent (84x84) with Adam and episodic life. Expected: a mean return of the last
-    100 games above 10 within 3M frames (~18 min on 2 CPU cores; docs/results.md, "IMPALA on
-    Atari"). Baselines and ablations: --config.agent.kind=lstm|fixed_query|l2_keys.
+    100 games above 10 within 3M frames (18 min with two such runs sharing 2 CPU cores;
+    docs/results.md, "IMPALA on Atari"). Baselines and ablations: --config.agent.kind=lstm|fixed_query|l2_keys.
 """
 import ml_collections
 

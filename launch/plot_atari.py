@@ -21,12 +21,17 @@ from absl import app, flags
 from launch import runtime
 
 
+def return_points(records: list[dict]) -> list[dict]:
+  """The progress lines that carry a mean return, without those a resume redid."""
+  return runtime.after_resumes([r for r in records if "return_mean" in r])
+
+
 def plot(records: list[dict], title: str, path: str) -> int:
   """Writes the PNG; returns the number of points drawn."""
   import matplotlib  # pylint: disable=g-import-not-at-top  # Only plotting needs it.
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  points = return_points(records)
   if not points:
     raise runtime.UsageError("no return_mean in metrics.jsonl yet: no game has finished.")
   frames = [r["step"] / 1e6 for r in points]
@@ -54,7 +59,7 @@ def plot_compare(runs: list[tuple[str, list[dict]]], title: str, path: str,
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(7, 4))
   for label, records in runs:
-    points = runtime.after_resumes([r for r in records if "return_mean" in r])
+    points = return_points(records)
     ax.plot([r["step"] / 1e6 for r in points], [r["return_mean"] for r in points], label=label)
   if target is not None:
     ax.axhline(target, color="gray", ls="--", lw=1)
@@ -77,7 +82,7 @@ def milestone_label(frames: int) -> str:
 
 def milestones(records: list[dict]) -> dict[str, float]:
   """{'1M': mean return, ...}: the first progress line at or past each milestone frame count."""
-  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  points = return_points(records)
   out = {}
   for m in MILESTONES:
     first = next((r for r in points if r["step"] >= m), None)
@@ -89,7 +94,7 @@ def milestones(records: list[dict]) -> dict[str, float]:
 def curve(records: list[dict], every: int = 100_000) -> list[list[float]]:
   """[[frames, mean return of the last 100 games], ...]: the first log line at or past each
   multiple of `every` frames, and the last one."""
-  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  points = return_points(records)
   out, next_mark = [], every
   for r in points:
     if r["step"] >= next_mark:
@@ -122,15 +127,14 @@ def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir:
     with open(command) as f:
       argv = json.load(f)["command"]
     train_command = shlex.join(["python", "-m"] + argv[2:])  # [python, -m, launch.atari, flags...]
-  points = runtime.after_resumes([r for r in records if "return_mean" in r])
+  points = return_points(records)
   last = points[-1]
   return dict(kind="atari_run", title=title, env=config["env_name"],
               agent=config["agent"]["kind"], seed=config.get("seed"), frames=int(last["step"]),
-              return_mean=last["return_mean"], value=last["return_mean"],
-              entropy=last.get("entropy"), value_spread=last.get("value_spread"),
-              attention_entropy=last.get("attention_entropy"),
+              value=last["return_mean"], entropy=last.get("entropy"),
+              value_spread=last.get("value_spread"), attention_entropy=last.get("attention_entropy"),
               milestones=milestones(records), curve=curve(records), wall_s=wall_seconds(records),
-              command=train_command, train_command=train_command,
+              command=train_command,
               figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
               machine=f"{platform.machine()} {os.cpu_count()} cores",
               date=datetime.date.today().isoformat())

@@ -336,8 +336,8 @@ def atari_lines(records_dir: str) -> list[str]:
     at = " | ".join(f"{r['milestones'][m]:.2f}" if m in r["milestones"] else "—" for m in columns)
     figures = ", ".join(f"[{os.path.basename(f)}]({f})" for f in r.get("figures", []))
     lines.append(f"| {r['title']} ([record](run_records/{name})) | {r['env']} | {r['agent']} | "
-                 f"{at} | {r['return_mean']:.2f} ({r['frames'] / 1e6:.2f}M) | "
-                 f"`{r.get('train_command') or 'not recorded'}` | {figures} | "
+                 f"{at} | {r['value']:.2f} ({r['frames'] / 1e6:.2f}M) | "
+                 f"`{r.get('command') or 'not recorded'}` | {figures} | "
                  f"{r.get('machine', '')}, {r.get('date', '')} |")
   if any(r["agent"] in ("fixed_query", "l2_keys") for _, r in records):
     lines += ["", "Section 4.1.1 (top-down queries against the bottom-up ablations): the paper trains "

@@ -299,8 +299,8 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   docs = tmp_path / "docs"
   rec = plot_atari.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
                           str(docs))
-  assert rec["frames"] == 1_200_000 and rec["return_mean"] == rec["value"] == 7.0
-  assert rec["train_command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
+  assert rec["frames"] == 1_200_000 and rec["value"] == 7.0
+  assert rec["command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
   assert rec["figures"] == ["figures/impala/r.png"]  # Relative to docs/, wherever run from.
   # One point at or past each 100k frames (the redone 400k-600k lines replaced), then the last.
   assert rec["curve"] == [[100_000, 0.0], [260_000, 1.0], [400_000, 4.0], [520_000, 5.0],

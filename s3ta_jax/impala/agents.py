@@ -45,6 +45,10 @@ class Agent(NamedTuple):
     size = params["answer_stats"]["mean"].shape[0]
     return out, final_state, jnp.mean(answers.reshape(-1, size), 0)
 
+  def update_answer_mean(self, params, batch_mean):
+    """`params` with the running answer mean moved towards `batch_mean` at the config's rate."""
+    return s3ta_agent.update_answer_stats(params, batch_mean, self.config.answer_mean_rate)
+
 
 def frame_shape(config) -> tuple[int, int]:
   """(H, W) of the frames an agent config expects."""

@@ -30,8 +30,6 @@ import optax
 import rlax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from s3ta_jax import agent as agent_lib
-
 TRAJ_KEYS = ("obs", "first", "prev_action", "reward", "action", "logits")
 
 
@@ -192,8 +190,6 @@ class Learner:
       metrics.update(attention_health(out.attention[:-1]))
       return loss, (metrics, answer_mean)
 
-    answer_mean_rate = agent.config.get("answer_mean_rate", 0.5)
-
     def update(params, opt_state, traj, init_state):
       grads, (metrics, answer_mean) = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)
       grads = jax.lax.psum(grads, "batch")
@@ -202,8 +198,7 @@ class Learner:
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)
       if answer_mean is not None:  # Not trained: its gradient is zero, so is its update.
-        new_params = agent_lib.update_answer_stats(
-            new_params, jax.lax.pmean(answer_mean, "batch"), answer_mean_rate)
+        new_params = agent.update_answer_mean(new_params, jax.lax.pmean(answer_mean, "batch"))
       return new_params, opt_state, metrics
 
     self._update = jax.jit(
