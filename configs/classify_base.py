@@ -15,6 +15,7 @@ def base_config(model: str, kind: str) -> ml_collections.ConfigDict:
     c.model.sequence_length = 1
   c.dataset = "imagenet2012"
   c.data_dir = ""
+  c.flip_clips = True  # Kinetics-layout clips: one random horizontal flip per training clip.
   c.mock = False  # tfds.testing.mock_data in place of the prepared dataset (smoke runs, tests).
   c.mock_examples = 64
   c.workdir = ""

@@ -53,7 +53,7 @@ def build_pipeline(config) -> input_pipeline.Pipeline:
     if not config.data_dir:
       raise ValueError("set --config.data_dir to a dataset built by python -m "
                        "launch.prepare_kinetics (the directory it printed).")
-    return input_pipeline.kinetics(config.data_dir, m.image_size)
+    return input_pipeline.kinetics(config.data_dir, m.image_size, flip=config.flip_clips)
   raise ValueError(f"dataset {config.dataset!r} is not one of {DATASETS}.")
 
 
@@ -102,7 +102,7 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
     except (ValueError, FileNotFoundError) as e:
       raise runtime.UsageError(str(e)) from None
     runtime.claim_workdir(config.workdir)
-    runtime.guard_config(config.workdir, config)
+    runtime.guard_config(config.workdir, config, added_fields={"flip_clips": True})
     if command and jax.process_index() == 0:
       runtime.write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
     return _train(config, pipeline, model, stop_at)

@@ -118,9 +118,10 @@ def _clip_and_label(element: dict) -> tuple[np.ndarray, np.int32]:
 
 @dataclasses.dataclass
 class VideoTrainAugment(grain.RandomMapTransform):
-  """One random `size` x `size` crop and one flip for all frames of a clip (frames whose short
-  side is at least `size`, as the builder stores them)."""
+  """One random `size` x `size` crop and (if `flip`) one horizontal flip for all frames of a clip
+  (frames whose short side is at least `size`, as the builder stores them)."""
   size: int
+  flip: bool = True
 
   def random_map(self, element: dict, rng: np.random.Generator) -> dict:
     clip, label = _clip_and_label(element)
@@ -130,7 +131,7 @@ class VideoTrainAugment(grain.RandomMapTransform):
                        "the dataset with a larger short side or lower model.image_size.")
     top, left = rng.integers(0, h - self.size + 1), rng.integers(0, w - self.size + 1)
     clip = clip[:, top:top + self.size, left:left + self.size]
-    if rng.random() < 0.5:
+    if self.flip and rng.random() < 0.5:
       clip = clip[:, :, ::-1]
     return {"image": np.ascontiguousarray(clip), "label": label}
 
@@ -355,8 +356,10 @@ def cluttered_mnist(data_dir: str | None, canvas: int = 60, num_clutter: int = 4
                   10, (canvas, canvas, 1))
 
 
-def kinetics(dataset_dir: str, image_size: int, eval_split: str = "validation") -> Pipeline:
-  """A dataset built by `s3ta_jax.kinetics.prepare` (ArrayRecord; read without TensorFlow)."""
+def kinetics(dataset_dir: str, image_size: int, eval_split: str = "validation",
+             flip: bool = True) -> Pipeline:
+  """A dataset built by `s3ta_jax.kinetics.prepare` (ArrayRecord; read without TensorFlow).
+  `flip=False` where a mirrored clip would need another label (a direction of motion)."""
   from s3ta_jax import kinetics as kinetics_lib
   builder = kinetics_lib.open_dataset(dataset_dir)
   train = builder.as_data_source(split="train")
@@ -364,7 +367,7 @@ def kinetics(dataset_dir: str, image_size: int, eval_split: str = "validation") 
   if num_frames is None:  # Built before the frame count was fixed: read it from one clip.
     num_frames = np.asarray(train[0]["image/encoded"]).shape[0]
   labels = builder.info.features["clip/label/index"]
-  return Pipeline(train, [VideoTrainAugment(image_size)], builder.as_data_source(split=eval_split),
+  return Pipeline(train, [VideoTrainAugment(image_size, flip)], builder.as_data_source(split=eval_split),
                   [VideoEvalPreprocess(image_size)], labels.num_classes,
                   (num_frames, image_size, image_size, channels), builder.info.name,
                   tuple(labels.names))

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import s3ta_kinetics
+from configs import s3ta_kinetics, s3ta_moving_mnist
 from launch import classify, runtime
 from s3ta_jax import input_pipeline as ip
 from s3ta_jax import kinetics
@@ -130,6 +130,20 @@ def test_video_pipeline_crops_every_frame_alike_and_shards_by_process(built, mon
     loader = iter(ip.train_loader(pipeline, global_batch=2, seed=0))
     seen.append({_clip_number(c) for _ in range(3) for c in next(loader)["image"]})  # One epoch.
   assert not seen[0] & seen[1] and seen[0] | seen[1] == {n for _, n in TRAIN}
+
+
+def test_moving_digits_train_unflipped_because_their_label_has_a_direction(built):
+  directory, _ = built
+  flips = {}
+  for name, config in (("kinetics", s3ta_kinetics.get_config()),
+                       ("moving_digits", s3ta_moving_mnist.get_config())):
+    config.data_dir, config.model.image_size = directory, 16
+    augment, = classify.build_pipeline(config).train_ops
+    record = ip.kinetics(directory, 16).train_source[0]
+    crops = [augment.random_map(record, np.random.default_rng(s))["image"] for s in range(16)]
+    # Blue grows with x in every clip (clip_frames), so it falls along x only in a mirrored crop.
+    flips[name] = sum(int(c[0, 0, -1, 2]) < int(c[0, 0, 0, 2]) for c in crops)
+  assert 0 < flips["kinetics"] < 16 and flips["moving_digits"] == 0
 
 
 def test_launch_classify_trains_the_video_model_on_the_built_dataset(built, tmp_path):
