@@ -3,6 +3,8 @@
 Not run directly: each task config calls `base_config(arg)` and overrides its task fields. `arg`
 (the text after `:` in `--config=configs/ram_cluttered60.py:conv`) picks the model:
 `ram` (default), `fc` / `fc64` / `fc256` (FC, 2 layers), `conv` / `conv8` / `conv16` (Tables 1–2).
+The cluttered configs give RAM the public recipe (`with_public_recipe`); there `first_reading` is
+RAM with the settings it had before (the Table 2 rows recorded before 2026-12-06 used them).
 """
 from ml_collections import ConfigDict
 
@@ -17,11 +19,42 @@ MODEL_ARGS = {
 }
 
 
-def base_config(arg: str | None, **task_defaults) -> ConfigDict:
-  """Defaults, then the task's `task_defaults`, then the model chosen by `arg` (so `:conv16` wins)."""
+FIRST_READING = "first_reading"
+
+
+def with_public_recipe(c: ConfigDict, arg: str | None) -> ConfigDict:
+  """RAM's settings on the cluttered tasks, unless `arg` is `first_reading`: amasky's Chainer RAM
+  recipe (issue 29, docs/notes/2026-12-02-ram-cluttered-public-recipe.md). Each setting is one the
+  paper leaves open or names loosely; the FC and conv baselines keep theirs."""
+  if c.model != "ram" or arg == FIRST_READING:
+    return c
+  # Sec. 3.2: the REINFORCE term's gradient "is just the gradient of the RNN that defines our
+  # agent ... computed by standard backpropagation", so it also trains the core and glimpse nets.
+  c.reinforce_to_core = True
+  # Sec. 3.2's hybrid loss adds REINFORCE to the cross-entropy without a weight. This one is on the
+  # sum over the sampled locations: with 8 glimpses (7 sampled), about 1 on their mean, as in the
+  # Chainer code; with 4 or 6 glimpses, 0.375 or 0.625 on the mean.
+  c.reinforce_weight = 0.125
+  # Sec. 4 gives the core, h_t = Rect(Linear(h_t-1) + Linear(g_t)), but not its initialisation;
+  # the identity (IRNN) keeps the state across glimpses from the start.
+  c.core_identity_init = True
+  # Sec. 4.1: "Hyperparameters such as the learning rate and the variance of the location policy
+  # were selected using random search."
+  c.learning_rate = 0.01
+  c.location_std = 0.3
+  # Sec. 4.1: "stochastic gradient descent with momentum of 0.9"; Nesterov's is one form of it.
+  c.nesterov = True
+  c.num_train_steps = 200_000  # The paper gives no training length.
+  return c
+
+
+def base_config(arg: str | None, has_recipe: bool = False, **task_defaults) -> ConfigDict:
+  """Defaults, then the task's `task_defaults`, then the model chosen by `arg` (so `:conv16` wins).
+  `has_recipe`: the task config applies `with_public_recipe`, so `first_reading` is an option."""
   arg = arg or "ram"
-  if arg not in MODEL_ARGS:
-    raise ValueError(f"unknown config argument {arg!r}; use one of {', '.join(MODEL_ARGS)}.")
+  choices = {**MODEL_ARGS, **({FIRST_READING: MODEL_ARGS["ram"]} if has_recipe else {})}
+  if arg not in choices:
+    raise ValueError(f"unknown config argument {arg!r}; use one of {', '.join(choices)}.")
   c = ConfigDict()
   c.model = "ram"  # ram | fc | conv
   # Task (ram_jax.data.Task).
@@ -94,5 +127,5 @@ def base_config(arg: str | None, **task_defaults) -> ConfigDict:
   c.workdir = ""
   c.allow_config_change = False
   c.update(task_defaults)
-  c.update(MODEL_ARGS[arg])
+  c.update(choices[arg])
   return c

@@ -9,17 +9,18 @@ Expected: 16.14% test error after 300k updates (2.69 h on a 2-core CPU), short o
 Baseline: `:conv8` (8 10×10 filters stride 5, then 86 FC units as in Table 2b: 16.51%; ours 14.85%
 after 300k updates, `python -m launch.reproduce --set=cluttered100_conv`).
 """
-from configs.mnist_base import base_config
+from configs.mnist_base import base_config, with_public_recipe
 
 
 def get_config(arg=None):
-  c = base_config(arg, conv_filters=8, conv_hidden=86)  # Table 2b: 86 units.
+  c = base_config(arg, has_recipe=True, conv_filters=8, conv_hidden=86)  # Table 2b: 86 units.
   c.task = "cluttered"
   c.canvas = 100
   c.num_clutter = 8
   c.glimpse_size = 12
   c.num_scales = 4
   c.num_glimpses = 8
-  c.location_std = 0.2  # As in ram_cluttered60.py, where 0.2 beat 0.1 by 5 points at 40k updates.
+  # For `:first_reading` and the baselines; the recipe sets its own (as ram_cluttered60.py).
+  c.location_std = 0.2
   c.num_train_steps = 300_000
-  return c
+  return with_public_recipe(c, arg)

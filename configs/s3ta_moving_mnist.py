@@ -4,7 +4,8 @@ task of the Kinetics shape, built by the Kinetics builder and read by the same p
   python -m launch.prepare_moving_mnist --mnist_dir=../shared/data/mnist --out_dir=data/moving_mnist
   python -m launch.classify --config=configs/s3ta_moving_mnist.py \
       --config.data_dir=data/moving_mnist/tfds/moving_mnist/1.0.0 --config.workdir=runs/s3ta_moving_mnist
-  `:pool`: the no-attention baseline (the same ResNet + ConvLSTM, spatial mean in place of the read).
+  `:pool`: the no-attention baseline (the same ResNet + ConvLSTM, spatial mean in place of the read,
+  a wider policy MLP for a similar parameter count).
 
 Expected: docs/results.md, "S3TA classifiers".
 """
@@ -19,7 +20,7 @@ def get_config(arg: str = ""):
   c = base_config("small", "s3ta")
   m = c.model = video_classifier.video_config("small")
   m.kind = "video_pool" if "pool" in options else "s3ta_video"
-  if "pool" in options:  # A first layer as wide as S3TA's answer: 166k parameters to S3TA's 182k.
+  if "pool" in options:  # As wide as S3TA's policy input (4 queries + answers): 166k to its 182k.
     m.policy_hidden = (640, 128)
   m.image_size, m.num_frames, m.image_channels = 32, 6, 3  # MP4 frames are RGB (grey here).
   m.image_mean, m.image_std = (0.0,) * 3, (1.0,) * 3

@@ -198,6 +198,20 @@ def machine() -> str:
   return f"{platform.machine()} {os.cpu_count()} cores, {device.platform} ({device.device_kind})"
 
 
+PAPER_METHOD = (
+    "What counts as the paper's method in Tables 1–2: the model of sections 3–4 trained by the "
+    "hybrid loss with the 0/1 reward of sec. 4.1. Sec. 3.2's \"standard backpropagation\" reads "
+    "as REINFORCE's gradient reaching the core and glimpse networks (`reinforce_to_core`); the rows "
+    "run before 2026-12-06 kept it off, and count as the method too. A row may set what the paper "
+    "leaves open or names loosely: learning rate and schedule, location std, the REINFORCE weight, "
+    "the core's initialisation (`core_identity_init`), Nesterov momentum (\"momentum\") and "
+    "gradient clipping. Every RAM row keeps one departure, a tanh on the location mean "
+    "(`squash_location`; sec. 4 has a linear one). Not the paper's method, so in no row: the "
+    "position loss (`position_weight`), `reward=probability`, several episodes per image with a "
+    "leave-one-out baseline (`samples_per_image`; the paper learns its baseline), and Adam (the "
+    "Catch row, a game, is trained with Adam).")
+
+
 def write_report(path: str, runs_dir: str, data_dir: str):
   """Rewrites the results table from the runs in `runs_dir` and the recorded rows.
 
@@ -214,6 +228,8 @@ def write_report(path: str, runs_dir: str, data_dir: str):
       f"Machine of the latest report: {machine()}. Errors are on the full 10k test set with the "
       "deterministic (mean) location policy; Catch is % of balls caught. Each row with a result "
       "is also kept in `run_records/<name>.json`, so it survives when its run directory does not.",
+      "",
+      PAPER_METHOD,
       "",
       "| table | setting | paper | ours | status | training seen | wall time | command |",
       "|---|---|---|---|---|---|---|---|",

@@ -61,3 +61,15 @@ def test_classifier_config_options_are_checked():
     s3ta_imagenet.get_config("resnet50")
   assert s3ta_cluttered60.get_config("recurrent").model.kind == "recurrent_resnet"
   assert _abstract_params(s3ta_cluttered60.get_config(), 10) < 1_000_000  # CPU-sized.
+
+
+@pytest.mark.parametrize("module", [ram_cluttered60, ram_cluttered100])
+def test_cluttered_ram_defaults_to_the_public_recipe_and_baselines_keep_theirs(module):
+  recipe = dict(reinforce_to_core=True, reinforce_weight=0.125, core_identity_init=True,
+                learning_rate=0.01, location_std=0.3, nesterov=True, num_train_steps=200_000)
+  first = dict(reinforce_to_core=False, reinforce_weight=0.01, core_identity_init=False,
+               learning_rate=0.05, location_std=0.2, nesterov=False, num_train_steps=300_000)
+  for arg, model, expected in ((None, "ram", recipe), ("first_reading", "ram", first),
+                               ("conv8", "conv", first), ("fc64", "fc", first)):
+    c = module.get_config(arg)
+    assert c.model == model and {k: c[k] for k in expected} == expected, arg

@@ -138,8 +138,8 @@ def test_moving_digits_train_unflipped_because_their_label_has_a_direction(built
   for name, config in (("kinetics", s3ta_kinetics.get_config()),
                        ("moving_digits", s3ta_moving_mnist.get_config())):
     config.data_dir, config.model.image_size = directory, 16
-    augment, = classify.build_pipeline(config).train_ops
-    record = ip.kinetics(directory, 16).train_source[0]
+    pipeline = classify.build_pipeline(config)
+    augment, record = pipeline.train_ops[0], pipeline.train_source[0]
     crops = [augment.random_map(record, np.random.default_rng(s))["image"] for s in range(16)]
     # Blue grows with x in every clip (clip_frames), so it falls along x only in a mirrored crop.
     flips[name] = sum(int(c[0, 0, -1, 2]) < int(c[0, 0, 0, 2]) for c in crops)
