@@ -4,8 +4,9 @@ clutter (Table 2b: 10.83% in the paper).
   python -m launch.mnist --config=configs/ram_cluttered100.py --config.data_dir=../shared/data/mnist \
       --config.workdir=workdirs/ram_cluttered100
 
-Expected: 16.14% test error after 300k updates (2.69 h on a 2-core CPU), short of the paper's
-10.83% (docs/results.md; what was tried: docs/notes/2026-12-02-readme-lab-notebook.md).
+Expected: 8.03% test error after 200k updates (1.9 h on a 2-core CPU; the paper's 10.83%) with RAM's
+defaults, the public recipe (`mnist_base.with_public_recipe`; docs/notes/2026-12-02-ram-cluttered-
+public-recipe.md). `:first_reading` (the settings before it, 300k updates) reached 16.14%.
 Baseline: `:conv8` (8 10×10 filters stride 5, then 86 FC units as in Table 2b: 16.51%; ours 14.85%
 after 300k updates, `python -m launch.reproduce --set=cluttered100_conv`).
 """
