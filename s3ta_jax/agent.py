@@ -412,7 +412,6 @@ class Agent(nn.Module):
     centering = answer_centering(c)
     if centering == "batch":
       flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
-
     elif centering == "running":
       flat_answers = flat_answers - jax.lax.stop_gradient(self.answer_mean.value)
     answer_in = jnp.concatenate(

@@ -6,8 +6,10 @@ import subprocess
 import sys
 import time
 
+from absl import flags
 import jax
 import jax.numpy as jnp
+from ml_collections import config_flags
 import numpy as np
 import pytest
 
@@ -368,17 +370,13 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
 
 
 def _config_of_command(command: str):
-  """The config a recorded `launch.mnist` command builds: the config file's get_config(arg), then
-  its `--config.field=value` overrides cast to the field's type."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  args = dict(a[2:].split("=", 1) for a in command.split() if a.startswith("--"))
-  path, _, arg = args.pop("config").partition(":")
-  config = importlib.import_module(path[:-3].replace("/", ".")).get_config(arg or None)
-  for key, value in args.items():
-    field = key.removeprefix("config.")
-    old = config[field]
-    config[field] = (value == "True") if isinstance(old, bool) else type(old)(value)
-  return config
+  """The config a recorded `launch.mnist` command builds, parsed as `launch.mnist` parses it."""
+  argv = ["launch.mnist"] + [a for a in command.split() if a.startswith("--config")]
+  flag_values = flags.FlagValues()
+  # Overrides (`--config.field=value`) are read from `sys_argv`, not from the parsed list.
+  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+  flag_values(argv)
+  return flag_values.config
 
 
 def test_table_records_reproduce_from_their_commands_by_the_papers_method():
