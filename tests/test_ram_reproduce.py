@@ -371,7 +371,10 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
 
 def _config_of_command(command: str):
   """The config a recorded `launch.mnist` command builds, parsed as `launch.mnist` parses it."""
-  argv = ["launch.mnist"] + [a for a in command.split() if a.startswith("--config")]
+  flag_args = [a for a in command.split() if a.startswith("--")]
+  assert all(a.startswith("--config") for a in flag_args), f"flags the parse would drop: {command}"
+  # The config file's path is relative to the repository, wherever pytest runs.
+  argv = ["launch.mnist"] + [a.replace("--config=", f"--config={REPO}/", 1) for a in flag_args]
   flag_values = flags.FlagValues()
   # Overrides (`--config.field=value`) are read from `sys_argv`, not from the parsed list.
   config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
