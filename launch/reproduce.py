@@ -254,24 +254,16 @@ def write_report(path: str, runs_dir: str, data_dir: str):
   figures = []
   for table in dict.fromkeys(e.table for e in EXPERIMENTS):
     curves = table_curves(rows, table)
-    figure = os.path.join("figures", f"table_{table}.png")
-    # A figure drawn from runs whose logs are gone is better than points: while any row's curve is
-    # missing, an existing figure is kept (it may lack the rows run since; their runs' own curves
-    # are in `launch.visualize_ram`'s figures).
-    in_table = [rows[e.name] for e in EXPERIMENTS if e.table == table and e.metric == "test_error"]
-    every_curve = all(row["curve"] for row in in_table if row["value"] is not None)
-    if curves and (every_curve or not os.path.exists(os.path.join(docs_dir, figure))):
+    if curves:  # Redrawn every time, so it never shows a row's superseded run.
+      figure = os.path.join("figures", f"table_{table}.png")
       from launch import visualize_ram  # pylint: disable=g-import-not-at-top  # matplotlib.
       os.makedirs(os.path.join(docs_dir, "figures"), exist_ok=True)
       visualize_ram.plot_table_curves(curves, f"Table {table} (Mnih et al. 2014): test error",
                                       os.path.join(docs_dir, figure))
-    if curves:
       figures.append(f"[Table {table}]({figure})")
   if figures:
-    lines += ["", "Learning curves (test error against training images; a single point is a row "
-              "whose evaluations were not kept, and a figure drawn before is kept rather than "
-              "redrawn with such points, so it may lack rows run since): "
-              + ", ".join(figures) + "."]
+    lines += ["", "Learning curves (test error against training images; a large single point is "
+              "a row whose evaluations were not kept): " + ", ".join(figures) + "."]
   lines += classifier_lines(os.path.join(docs_dir, "run_records"), rows)
   lines += atari_lines(os.path.join(docs_dir, "run_records"))
   lines += s3ta_lines(os.path.join(docs_dir, "run_records"))

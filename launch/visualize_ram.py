@@ -247,11 +247,12 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
 def plot_table_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], title: str,
                       path: str):
   """One paper table's rows on one plot: test error (%) against training images, each row's
-  paper number as a dashed line in the same colour. `curves`: (label, images, error %, paper %)."""
+  paper number as a dashed line in the same colour. `curves`: (label, images, error %, paper %); a
+  row with one point (its evaluations were not kept) gets a larger marker."""
   fig, ax = plt.subplots(figsize=(6.5, 4))
   for i, (label, images, errors, paper) in enumerate(curves):
     colour = f"C{i % 10}"
-    ax.plot(images, errors, "o-", ms=2, color=colour, label=label)
+    ax.plot(images, errors, "o-", ms=2 if len(images) > 1 else 6, color=colour, label=label)
     ax.axhline(paper, color=colour, ls="--", lw=1)
   _log_error_axes(ax, "training images (dashed: the paper's test error)", "test error (%)")
   _finish_plot(fig, ax, title, path)
