@@ -6,8 +6,8 @@ clutter (Table 2b: 10.83% in the paper).
 
 Expected: 8.03% test error after 200k updates (1.9 h on a 2-core CPU; the paper's 10.83%) with RAM's
 defaults, the public recipe (`mnist_base.with_public_recipe`; docs/notes/2026-12-02-ram-cluttered-
-public-recipe.md). With 4 / 6 glimpses (`--config.num_glimpses=4` / `6`) it reaches 12.32% / 9.09% (paper
-14.95% / 11.58%).
+public-recipe.md). With 4 / 6 glimpses (`--config.num_glimpses=4` / `6`) it reaches 12.32% / 9.09%
+(paper 14.95% / 11.58%).
 `:first_reading` (the settings before it, 300k updates) reached 16.14%.
 Baseline: `:conv8` (8 10×10 filters stride 5, then 86 FC units as in Table 2b: 16.51%; ours 14.85%
 after 300k updates, `python -m launch.reproduce --set=cluttered100_conv`).
