@@ -43,6 +43,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # by default ('value' clips each element instead, the literal reading).
   c.grad_clip_mode = "global_norm"
   c.grad_clip = 1280.0
+  # The loss is a sum over transitions; a batch of other than the paper's 32 x 50 is scaled to
+  # that count, so eps and the clip keep their meaning (learner.loss_scale). 0: the plain sum.
+  c.loss_transitions = 32 * 50
   c.total_frames = int(2e8)       # IMPALA's single-game budget; the paper does not state its own.
   c.stop_return = -1e9            # Stop early once the mean of the last 100 returns reaches it.
 

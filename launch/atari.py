@@ -35,7 +35,8 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   # Agent options added after workdirs were made, at the values that give the older behaviour.
   runtime.guard_config(config.workdir, config, added_fields={
       "agent.vision_lstm": True, "agent.conv_lstm_forget_bias": 1.0,
-      "agent.center_answers": "none", "agent.answer_mean_rate": 0.5})
+      "agent.center_answers": "none", "agent.answer_mean_rate": 0.5,
+      "loss_transitions": 0})
   if jax.process_index() == 0:  # How this run was made, for run records and pictures.
     runtime.write_json_atomic(os.path.join(config.workdir, "command.json"),
                               {"command": [sys.executable, "-m", "launch.atari", *sys.argv[1:]]})

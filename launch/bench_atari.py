@@ -1,15 +1,16 @@
-"""Atari actor–learner speed: `python -m launch.benchmark atari [--agents=small,paper] [--seconds=20]`.
+"""Atari actor–learner speed: `python -m launch.benchmark atari [--cases=...] [--seconds=20]`.
 
-For each agent, in one run, frames/s (agent steps x action repeat 4) of:
-  envpool   — envpool alone, async, random actions, at the agent's frame size;
-  actor     — one actor thread (env + policy inference + unroll assembly), queue drained;
-  learner   — learner alone on synthetic unrolls: frames consumed per second (B x T x 4 per step);
-  pipeline  — the full system (actors + learner), frames consumed by the learner per second;
-and pipeline / min(actor, learner), naming the bottleneck. Each phase runs `--seconds` after its
-compile/warm-up; learner rates are medians of per-step times. On CPU the defaults shrink the
-learner batch to 4 x 10 and phases to 10 s so both agents finish in minutes; on an accelerator
-they are the paper's 32 x 50 and 20 s. Also printed: the shared-compute bound
-1/(1/actor + 1/learner), the ceiling when actor and learner run on the same cores.
+For each agent, in one run (so a noisy shared machine is noisy for all of them):
+  envpool   — envpool alone, async, random actions, the agent's frame size and env settings;
+  actor     — the config's actor threads (env + policy inference + unroll assembly), queue drained;
+  learner   — the learner alone on synthetic unrolls, updates/s and frames consumed/s;
+  pipeline  — the full system (actors + learner), frames consumed by the learner per second,
+              also as a fraction of envpool alone;
+  GFLOP/s   — matmul and convolution FLOPs of the pipeline (learner update + the actor steps
+              that produced its frames) per second, beside the machine's f32 matmul peak.
+Cases: s3ta (the `:cpu` recipe, ConvLSTM), s3ta_ff (the same with a feed-forward vision layer),
+lstm and feedforward (the ResNet baselines at `:cpu` settings), paper (Table 3's agent; on CPU
+with a 4 x 20 learner batch, as one paper update of 32 x 50 takes ~40 s here).
 """
 from __future__ import annotations
 
@@ -22,104 +23,116 @@ import numpy as np
 from absl import flags
 
 from configs.s3ta_atari import get_config
-from s3ta_jax.impala import agents
+from launch import bench_util
 
-_AGENTS = flags.DEFINE_list("agents", ["small", "paper"], "Agent configs to measure (tiny, small, paper).")
+CASES = ("s3ta", "s3ta_ff", "lstm", "feedforward", "paper")
+_CASES = flags.DEFINE_list("cases", list(CASES), f"Agents to measure, from {CASES}.")
 _ENV = flags.DEFINE_string("env", "Breakout", "Atari game.")
-_SECONDS = flags.DEFINE_float("seconds", None, "Measured seconds per phase after warm-up (CPU 10, else 20).")
-_BATCH = flags.DEFINE_integer("batch_size", None, "Learner batch in unrolls (CPU 4, else the paper's 32).")
-_UNROLL = flags.DEFINE_integer("unroll", None, "Unroll length (CPU 10, else the paper's 50).")
-_NUM_ENVS = flags.DEFINE_integer("num_envs", 16, "Envs per actor.")
-_ENV_BATCH = flags.DEFINE_integer("env_batch_size", 8, "envpool batch (async when < num_envs).")
-_ACTORS = flags.DEFINE_integer("num_actors", 1, "Actor threads in the pipeline phase.")
+_SECONDS = flags.DEFINE_float("seconds", 20.0, "Measured seconds per phase after warm-up.")
 
 
-def _on_cpu() -> bool:
-  return jax.default_backend() == "cpu"
-
-
-def _config(agent_name):
-  c = get_config()
-  c.env_name, c.agent = _ENV.value, agents.agent_config(agent_name)
-  c.batch_size = _BATCH.value or (4 if _on_cpu() else 32)
-  c.unroll_length = _UNROLL.value or (10 if _on_cpu() else 50)
-  c.actor.num_envs, c.actor.env_batch_size = _NUM_ENVS.value, _ENV_BATCH.value
-  c.actor.num_actors = _ACTORS.value
+def case_config(name: str):
+  """The training config a case measures."""
+  if name == "paper":
+    c = get_config()
+    if jax.default_backend() == "cpu":
+      c.batch_size, c.unroll_length = 4, 20
+  else:
+    c = get_config("cpu")
+    c.agent.update(dict(s3ta_ff=dict(vision_lstm=False), lstm=dict(kind="lstm"),
+                        feedforward=dict(kind="feedforward")).get(name, {}))
+  if name not in CASES:
+    raise ValueError(f"unknown case {name!r}; use one of {CASES}.")
+  c.env_name = _ENV.value
   c.queue_size = 2 * c.batch_size
   return c
 
 
 def bench_envpool(c, frame_shape, seconds):
+  """Frames/s of envpool alone with random actions: the config's actor threads' env pools."""
   from s3ta_jax.impala import env_types, envs
-  env = envs.make_envs(c.env_name, c.actor.num_envs, c.actor.env_batch_size, *frame_shape)
-  env.async_reset()
-  rng = np.random.default_rng(0)
-  steps, start = 0, None
-  while True:
+  a = c.actor
+  counts = [0] * a.num_actors
+  start, stop = threading.Barrier(a.num_actors + 1), threading.Event()
+
+  def run(i):
+    env = envs.make_envs(c.env_name, a.num_envs, a.env_batch_size, *frame_shape,
+                         episodic_life=c.episodic_life, num_threads=a.env_threads, seed=i)
+    rng = np.random.default_rng(i)
+    env.async_reset()
     ts = env.recv()
-    env.send(rng.integers(0, env.num_actions, len(ts.env_id)), ts.env_id)
-    if start is None:
-      start = time.time()
-      continue
-    steps += len(ts.env_id)
-    if time.time() - start > seconds:
-      break
-  env.close()
-  return steps * env_types.ACTION_REPEAT / (time.time() - start)
+    start.wait()
+    while not stop.is_set():
+      env.send(rng.integers(0, env.num_actions, len(ts.env_id)), ts.env_id)
+      ts = env.recv()
+      counts[i] += len(ts.env_id)
+    env.close()
+
+  threads = [threading.Thread(target=run, args=(i,)) for i in range(a.num_actors)]
+  for t in threads:
+    t.start()
+  start.wait()
+  t0 = time.time()
+  time.sleep(seconds)
+  n, elapsed = sum(counts), time.time() - t0
+  stop.set()
+  for t in threads:
+    t.join()
+  return n * env_types.ACTION_REPEAT / elapsed
 
 
-def bench_actor(trainer, seconds):
-  from s3ta_jax.impala.actor import Actor
-  from s3ta_jax.impala.system import env_factory
+def bench_actors(trainer, seconds):
+  """Frames/s of the config's actor threads with their queue drained."""
   stop = threading.Event()
-  q = queue.Queue(maxsize=4)
-  actor = Actor(0, trainer.agent, env_factory(trainer.config, trainer.frame_shape, 0),
-                trainer.param_store, q, trainer.config.unroll_length, jax.local_devices()[0], 0,
-                stop, trainer.episodes).start()
+  trainer.start_actors()
 
   def drain():
     while not stop.is_set():
       try:
-        q.get(timeout=0.2)
+        trainer.queue.get(timeout=0.2)
       except queue.Empty:
         pass
   threading.Thread(target=drain, daemon=True).start()
-  while actor.env_steps == 0 and actor.error is None:  # Compile and first steps.
-    time.sleep(0.1)
-  time.sleep(1.0)
-  s0, t0 = actor.env_steps, time.time()
-  time.sleep(seconds)
-  rate = (actor.env_steps - s0) * 4 / (time.time() - t0)
-  stop.set()
-  actor.thread.join(timeout=30)
-  if actor.error is not None:
-    raise actor.error
-  return rate
+  try:
+    while sum(a.env_steps for a in trainer.actors) == 0:  # Compile and first steps.
+      trainer.check_actors()
+      time.sleep(0.1)
+    time.sleep(2.0)
+    s0, t0 = sum(a.env_steps for a in trainer.actors), time.time()
+    time.sleep(seconds)
+    trainer.check_actors()
+    return (sum(a.env_steps for a in trainer.actors) - s0) * 4 / (time.time() - t0)
+  finally:
+    stop.set()
+    trainer.shutdown()
+    trainer.actors, trainer.stop = [], threading.Event()
 
 
-def bench_learner(trainer, seconds):
+def synthetic_batch(trainer):
   from s3ta_jax.impala.learner import stack_trajectories
   c, agent = trainer.config, trainer.agent
   rng = np.random.default_rng(0)
   h, w = agent.frame_shape
   t1 = c.unroll_length + 1
+  state = jax.tree.map(lambda x: np.asarray(x)[0], agent.initial_state(1))
   trajs = [dict(obs=rng.integers(0, 256, (t1, h, w, 3), dtype=np.uint8),
                 first=rng.random(t1) < 0.01, prev_action=np.zeros(t1, np.int32),
                 reward=np.zeros(t1, np.float32), action=rng.integers(0, agent.num_actions, t1),
-                logits=np.zeros((t1, agent.num_actions), np.float32),
-                init_state=jax.tree.map(np.asarray, agent.initial_state(1)))
+                logits=np.zeros((t1, agent.num_actions), np.float32), init_state=state)
            for _ in range(trainer.local_batch)]
-  for t in trajs:
-    t["init_state"] = jax.tree.map(lambda x: x[0], t["init_state"])
-  batch, init = stack_trajectories(trajs)
+  return stack_trajectories(trajs)
+
+
+def bench_learner(trainer, seconds):
+  """(updates/s, the first update's seconds incl. compile): medians over `seconds`."""
+  batch, init = synthetic_batch(trainer)
   times = []
   start = time.time()
-  while len(times) < 2 or time.time() - start < seconds:
+  while len(times) < 3 or time.time() - start < seconds:
     t0 = time.time()
-    metrics = trainer.update(batch, init)  # Includes the host->device batch copy, as in training.
-    jax.block_until_ready(metrics)
+    jax.block_until_ready(trainer.update(batch, init))  # Includes the host->device copy.
     times.append(time.time() - t0)
-  return trainer.frames_per_update / float(np.median(times[1:])), times[0]
+  return 1.0 / float(np.median(times[1:])), times[0]
 
 
 def bench_pipeline(trainer, seconds):
@@ -138,38 +151,59 @@ def bench_pipeline(trainer, seconds):
     trainer.shutdown()
 
 
+def flops_per_frame(trainer) -> tuple[float, float]:
+  """(learner, actor) matmul + convolution FLOPs per frame consumed / acted."""
+  from s3ta_jax.impala.env_types import ACTION_REPEAT
+  c, agent = trainer.config, trainer.agent
+  batch, init = synthetic_batch(trainer)
+  traj, init = trainer.learner.shard_batch(batch, init)
+  loss = lambda p: trainer.learner.loss_fn(p, traj, init)[0]
+  learner = bench_util.flops_per_call(jax.grad(loss), trainer.params)
+  b = c.actor.env_batch_size
+  h, w = agent.frame_shape
+  step = lambda p, s: agent.step(p, np.zeros((b, h, w, 3), np.uint8), np.zeros(b, np.int32),
+                                 np.zeros(b, np.float32), np.zeros(b, bool), s)
+  actor = bench_util.flops_per_call(step, trainer.params, agent.initial_state(b))
+  return learner / trainer.frames_per_update, actor / (b * ACTION_REPEAT)
+
+
 def main(argv):
   flags.FLAGS(argv, known_only=True)
   from s3ta_jax.impala import system
+  peak = bench_util.matmul_peak_gflops()
+  print(f"{jax.devices()[0].device_kind}: f32 matmul peak {peak:,.0f} GFLOP/s", flush=True)
   rows = []
-  for name in _AGENTS.value:
-    c = _config(name)
+  for name in _CASES.value:
+    c = case_config(name)
+    seconds = _SECONDS.value
     trainer = system.Trainer(c)
-    print(f"[{name}] {c.env_name} frames {trainer.frame_shape}, learner batch {c.batch_size}x"
-          f"{c.unroll_length}, {c.actor.num_envs} envs (batch {c.actor.env_batch_size}), "
-          f"devices {jax.devices()}", flush=True)
-    seconds = _SECONDS.value or (10.0 if _on_cpu() else 20.0)
+    tag = (f"[{name}] {trainer.agent_config.kind} {trainer.frame_shape}, learner "
+           f"{c.batch_size}x{c.unroll_length}, {c.actor.num_actors} actors x {c.actor.num_envs} "
+           f"envs (batch {c.actor.env_batch_size})")
+    print(tag, flush=True)
     env_fps = bench_envpool(c, trainer.frame_shape, seconds)
-    print(f"[{name}] envpool alone      {env_fps:10,.0f} frames/s", flush=True)
-    actor_fps = bench_actor(trainer, seconds)
-    print(f"[{name}] actor (env+policy) {actor_fps:10,.0f} frames/s", flush=True)
-    learner_fps, compile_s = bench_learner(trainer, seconds)
-    print(f"[{name}] learner alone      {learner_fps:10,.0f} frames/s consumed "
-          f"(first step incl. compile {compile_s:.1f}s)", flush=True)
+    actor_fps = bench_actors(trainer, seconds)
+    updates, compile_s = bench_learner(trainer, seconds)
+    learner_fps = updates * trainer.frames_per_update
     pipe_fps = bench_pipeline(trainer, seconds)
-    bound = min(actor_fps, learner_fps)
-    # When actor and learner share the same cores (CPU, one GPU), they split the compute:
-    # the best the pipeline can do is then 1 / (1/actor + 1/learner).
-    shared = 1.0 / (1.0 / actor_fps + 1.0 / learner_fps)
-    side = "learner" if learner_fps < actor_fps else "actor"
-    print(f"[{name}] full pipeline      {pipe_fps:10,.0f} frames/s = {pipe_fps / bound:.0%} of "
-          f"min(actor, learner), {pipe_fps / shared:.0%} of the shared-compute bound "
-          f"{shared:,.0f}; bottleneck: {side}", flush=True)
-    rows.append((name, env_fps, actor_fps, learner_fps, pipe_fps, pipe_fps / bound,
-                 pipe_fps / shared, side))
-  print("\n| agent | envpool | actor | learner | pipeline | pipeline/min | pipeline/shared | "
-        "bottleneck |")
-  print("|---|---|---|---|---|---|---|---|")
+    learner_flops, actor_flops = flops_per_frame(trainer)
+    gflops = pipe_fps * (learner_flops + actor_flops) / 1e9
+    row = dict(case=name, envpool=env_fps, actor=actor_fps, learner_steps=updates,
+               learner=learner_fps, pipeline=pipe_fps, of_envpool=pipe_fps / env_fps,
+               gflops=gflops, of_peak=gflops / peak, compile_s=compile_s)
+    print(f"[{name}] envpool {env_fps:,.0f} | actors {actor_fps:,.0f} ({actor_fps / 4:,.0f} "
+          f"agent steps/s) | learner {updates:.2f} updates/s = {learner_fps:,.0f} frames/s "
+          f"(first update {compile_s:.1f}s) | pipeline {pipe_fps:,.0f} frames/s = "
+          f"{pipe_fps / env_fps:.1%} of envpool | {gflops:,.1f} GFLOP/s = "
+          f"{gflops / peak:.0%} of peak", flush=True)
+    rows.append(row)
+  base = {r["case"]: r["pipeline"] for r in rows}
+  print("\n| case | envpool | actors | learner updates/s | learner | pipeline | of envpool | "
+        "GFLOP/s | of peak |")
+  print("|---|---|---|---|---|---|---|---|---|")
   for r in rows:
-    print(f"| {r[0]} | {r[1]:,.0f} | {r[2]:,.0f} | {r[3]:,.0f} | {r[4]:,.0f} | {r[5]:.0%} | "
-          f"{r[6]:.0%} | {r[7]} |")
+    print(f"| {r['case']} | {r['envpool']:,.0f} | {r['actor']:,.0f} | {r['learner_steps']:.2f} | "
+          f"{r['learner']:,.0f} | {r['pipeline']:,.0f} | {r['of_envpool']:.1%} | "
+          f"{r['gflops']:,.1f} | {r['of_peak']:.0%} |")
+  if "s3ta" in base and "s3ta_ff" in base:
+    print(f"\nConvLSTM / feed-forward small S3TA pipeline: {base['s3ta'] / base['s3ta_ff']:.2f}x")

@@ -348,14 +348,15 @@ class Agent(nn.Module):
     return [jax.nn.one_hot(prev_action, self.num_actions), reward[:, None]]
 
   def _core_step(self, state: AgentState, inputs) -> tuple[AgentState, AgentOutput]:
-    """One recurrent step from encoded frames; resets the state where `reset` first."""
+    """One step of everything after the vision core, from its output (O_vis, or the baselines'
+    encoded frames); resets the policy core's state where `reset` first. The vision state in
+    `state` is passed through: `_vision` has already advanced it."""
     encoded, prev_action, prev_reward, reset = inputs
     c = self.config
     batch = encoded.shape[0]
     chex.assert_shape([prev_action, prev_reward, reset], (batch,))
-    state = jax.tree.map(
-        lambda s: jnp.where(reset.reshape((batch,) + (1,) * (s.ndim - 1)), jnp.zeros_like(s), s),
-        state)
+    keep = lambda s: jnp.where(reset[:, None], jnp.zeros_like(s), s)
+    state = state._replace(core_c=keep(state.core_c), core_h=keep(state.core_h))
     if not self._attention:
       h, w = feature_map_shape(c)
       attention = jnp.zeros((batch, 0, h, w), jnp.float32)
@@ -368,12 +369,7 @@ class Agent(nn.Module):
         state = state._replace(core_c=core_c, core_h=core_h)
       return state, self._heads(features, attention)
 
-    if self._vision_lstm:
-      (vision_c, vision_h), o_vis = self.conv_lstm.from_gates((state.vision_c, state.vision_h),
-                                                              encoded)
-    else:  # The (unused) ConvLSTM state keeps the AgentState layout of the other variants.
-      vision_c, vision_h, o_vis = state.vision_c, state.vision_h, encoded
-    self.sow("intermediates", "vision_core", o_vis)
+    o_vis = encoded
     if c.vision_norm:
       o_vis = self.vision_norm(o_vis)
     ck = c.key_channels
@@ -426,16 +422,30 @@ class Agent(nn.Module):
                     ("answer_processor", core_in), ("policy_core", core_out),
                     ("output_hidden", features)]:
       self.sow("intermediates", name, x)
-    new_state = AgentState(vision_c, vision_h, core_c, core_h)
-    return new_state, self._heads(features, weights)
+    return state._replace(core_c=core_c, core_h=core_h), self._heads(features, weights)
 
   def _heads(self, features, attention) -> AgentOutput:
     return AgentOutput(logits=self.policy(features), value=self.value_head(features)[..., 0],
                        attention=attention)
 
+  def _vision(self, encoded, reset, state: AgentState, lead=None):
+    """The vision core's recurrent layer over [T, B, ...] encoded frames (all T at once, before
+    the policy core's time loop: it does not depend on the policy core). Returns (O_vis
+    [T, B, ...], state with the new vision part); `lead=None` sows O_vis for one step [B, ...]."""
+    if not (self._attention and self._vision_lstm):
+      o_vis = encoded  # O_vis itself, or the baselines' features; the vision state stays [B, 0].
+    else:
+      (vision_c, vision_h), o_vis = self.conv_lstm.unroll((state.vision_c, state.vision_h),
+                                                          encoded, reset, sow_steps=lead is not None)
+      state = state._replace(vision_c=vision_c, vision_h=vision_h)
+    if self._attention:
+      self.sow("intermediates", "vision_core", o_vis if lead is not None else o_vis[0])
+    return o_vis, state
+
   def step(self, obs, prev_action, prev_reward, reset, state: AgentState):
     """One actor step: obs [B, H, W, 3] uint8 -> (AgentOutput [B, ...], new state)."""
-    new_state, out = self._core_step(state, (self._encode(obs), prev_action, prev_reward, reset))
+    o_vis, state = self._vision(self._encode(obs)[None], reset[None], state)
+    new_state, out = self._core_step(state, (o_vis[0], prev_action, prev_reward, reset))
     return out, new_state
 
   def unroll(self, obs, prev_action, prev_reward, reset, state: AgentState):
@@ -445,12 +455,13 @@ class Agent(nn.Module):
     chex.assert_shape([prev_action, prev_reward, reset], (t, b))
     encoded = self._encode(obs.reshape((t * b,) + obs.shape[2:]), lead=(t, b))
     encoded = encoded.reshape((t, b) + encoded.shape[1:])
+    o_vis, state = self._vision(encoded, reset, state, lead=(t, b))
     # Intermediates (when requested as mutable) get a leading time axis.
     scan = nn.scan(lambda mdl, carry, xs: mdl._core_step(carry, xs),
                    variable_broadcast=["params", "answer_stats"],
                    variable_axes={"intermediates": 0},
                    split_rngs={"params": False})
-    final_state, out = scan(self, state, (encoded, prev_action, prev_reward, reset))
+    final_state, out = scan(self, state, (o_vis, prev_action, prev_reward, reset))
     return out, final_state
 
   def __call__(self, obs, prev_action, prev_reward, reset, state):

@@ -13,6 +13,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
+from s3ta_jax import matmul_conv
+
 
 def resnet_feature_shape(height: int, width: int, num_stacks: int = 3) -> tuple[int, int]:
   """Spatial size after `num_stacks` stride-2 'SAME' pools: ceil(n / 2) per stack."""
@@ -42,7 +44,7 @@ class ImpalaResNet(nn.Module):
     """`lead` reshapes the sown intermediates' batch axis, e.g. to (T, B) in an agent unroll."""
     for i, ch in enumerate(self.channels):
       x = nn.Conv(ch, (3, 3), padding="SAME")(x)
-      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+      x = matmul_conv.max_pool(x, (3, 3), (2, 2))  # flax's max_pool; its gradient is slower.
       for _ in range(self.num_blocks):
         x = ResidualBlock(ch)(x)
       self.sow("intermediates", f"stack{i}_out",

@@ -86,16 +86,14 @@ class VideoClassifier(nn.Module):
     self.policy_net = classifier_lib.MLP(tuple(c.policy_hidden))
     self.classes = nn.Dense(self.num_classes)
 
-  def _frame_step(self, carry, gates):
-    """One frame: ConvLSTM from its precomputed input gates, then one read."""
-    vision, logits = carry
-    vision, o_vis = self.conv_lstm.from_gates(vision, gates)
+  def _frame_step(self, logits, o_vis):
+    """One frame's read of the vision core's output."""
     if self.config.kind == "video_pool":
       logits = logits + self.classes(self.policy_net(o_vis.mean(axis=(1, 2))))
-      return (vision, logits), (logits, jnp.zeros(o_vis.shape[:1] + (0,) + o_vis.shape[1:3]))
+      return logits, (logits, jnp.zeros(o_vis.shape[:1] + (0,) + o_vis.shape[1:3]))
     keys, values = classifier_lib.keys_and_values(o_vis, self.config)
     logits, maps = classifier_lib.read_step(self, logits, keys, values)
-    return (vision, logits), (logits, maps)
+    return logits, (logits, maps)
 
   def __call__(self, clips: jax.Array, train: bool = False,
                sequence_length: int | None = None) -> classifier_lib.ClassifierOutput:
@@ -117,10 +115,11 @@ class VideoClassifier(nn.Module):
     gates = jnp.swapaxes(gates.reshape((batch, frames) + gates.shape[1:]), 0, 1)  # [F, B, ...]
     h, w = gates.shape[2:4]
     vision = conv_lstm.ConvLSTMCell.initial_state(batch, h, w, c.conv_lstm_channels)
+    _, o_vis = self.conv_lstm.unroll(vision, gates)  # All frames; the reads do not feed back.
     logits = jnp.zeros((batch, self.num_classes), jnp.float32)
-    scan = nn.scan(lambda mdl, carry, g: mdl._frame_step(carry, g), variable_broadcast="params",
+    scan = nn.scan(lambda mdl, carry, x: mdl._frame_step(carry, x), variable_broadcast="params",
                    split_rngs={"params": False})
-    _, (step_logits, maps) = scan(self, (vision, logits), gates)
+    _, (step_logits, maps) = scan(self, logits, o_vis)
     return classifier_lib.ClassifierOutput(step_logits[-1], step_logits, maps)
 
 

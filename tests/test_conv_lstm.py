@@ -77,3 +77,58 @@ def test_initial_state_is_zero():
   c, h = conv_lstm.ConvLSTMCell.initial_state(3, 27, 20, 128)
   assert c.shape == h.shape == (3, 27, 20, 128)
   assert not np.any(c) and not np.any(h)
+
+
+def _autodiff_unroll(params, carry, gates_x, reset, forget_bias=1.0):
+  """The recurrence as a plain loop of lax convolutions, differentiated by autodiff."""
+  kernel = params["params"]["hidden"]["kernel"]
+  hs = []
+  for t in range(gates_x.shape[0]):
+    keep = (1.0 - reset[t].astype(jnp.float32))[:, None, None, None]
+    c, h = carry[0] * keep, carry[1] * keep
+    gates = gates_x[t] + jax.lax.conv_general_dilated(h, kernel, (1, 1), "SAME",
+                                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f + forget_bias) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    carry = (c, h)
+    hs.append(h)
+  return carry, jnp.stack(hs)
+
+
+def test_unroll_and_its_gradients_match_autodiff_of_a_plain_loop():
+  cell, params, carry, xs = _setup()
+  rng = np.random.default_rng(1)
+  gates_x = jnp.asarray(rng.normal(size=(4,) + carry[0].shape[:-1] + (20,)), jnp.float32)
+  reset = jnp.asarray([[True, False], [False, False], [True, False], [False, True]])
+  w_h = jnp.asarray(rng.normal(size=(4,) + carry[0].shape), jnp.float32)
+
+  def loss(unroll):
+    def f(params, gates_x, carry):
+      (c, h), hs = unroll(params, carry, gates_x, reset)
+      return jnp.sum(hs * w_h) + jnp.sum(c ** 2) + jnp.sum(h)
+    return f
+
+  ours = lambda p, carry, g, r: cell.apply(p, carry, g, r, method="unroll")
+  (c, h), hs = ours(params, carry, gates_x, reset)
+  (rc, rh), rhs = _autodiff_unroll(params, carry, gates_x, reset)
+  np.testing.assert_allclose(hs, rhs, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(c, rc, rtol=1e-5, atol=1e-6)
+  grads = jax.grad(loss(ours), argnums=(0, 1, 2))(params, gates_x, carry)
+  reference = jax.grad(loss(_autodiff_unroll), argnums=(0, 1, 2))(params, gates_x, carry)
+  # The input kernel gets no gradient from the recurrence (its gates are given).
+  assert not np.any(grads[0]["params"]["input"]["kernel"])
+  for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(reference)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  # Env 0 resets at step 0, so its initial state has no effect; env 1's has until step 3.
+  for d_carry in grads[2]:
+    assert not np.any(d_carry[0]) and np.all(np.abs(d_carry[1]) > 0)
+
+
+def test_unroll_of_one_step_is_from_gates():
+  cell, params, carry, xs = _setup()
+  gates = cell.apply(params, xs[0], method="input_gates")
+  (c, h), out = cell.apply(params, carry, gates, method="from_gates")
+  (c1, h1), outs = cell.apply(params, carry, gates[None], method="unroll")
+  np.testing.assert_array_equal(out, outs[0])
+  np.testing.assert_array_equal(c, c1)

@@ -40,6 +40,20 @@ class LossConfig(NamedTuple):
   reward_clip: float = 1.0
   clip_rho_threshold: float = 1.0
   clip_pg_rho_threshold: float = 1.0
+  # Multiplies the summed loss (see `loss_scale`): 1 for the paper's batch of 32 x 50.
+  scale: float = 1.0
+
+
+def loss_scale(config) -> float:
+  """`config.loss_transitions / (batch_size * unroll_length)`, or 1 when it is 0.
+
+  The loss is a sum over the batch's transitions, so its gradient grows with the batch, and
+  RMSProp's eps (0.01, inside the sqrt) and the gradient clip (1280) have the paper's meaning only
+  for its 32 x 50 = 1600 transitions. Scaling a smaller batch's sum up to that count keeps both:
+  for RMSProp it is the same as dividing eps by the square of the factor.
+  """
+  transitions = config.get("loss_transitions", 0)
+  return transitions / (config.batch_size * config.unroll_length) if transitions else 1.0
 
 
 def agent_inputs(traj):
@@ -87,7 +101,7 @@ def vtrace_loss(logits, values, behaviour_logits, actions, rewards, first,
   baseline_loss = config.baseline_cost * 0.5 * jnp.sum(jnp.square(out.errors))
   entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
   entropy_loss = -config.entropy_cost * jnp.sum(entropy)
-  loss = pg_loss + baseline_loss + entropy_loss
+  loss = config.scale * (pg_loss + baseline_loss + entropy_loss)
   # How much the value differs between envs (on each learner device) at each step: near 0 means
   # the network ignores its input (a collapsed torso), which the losses alone do not show.
   value_spread = jnp.sum(jnp.abs(values[:-1] - jnp.mean(values[:-1], axis=1, keepdims=True)))
@@ -189,6 +203,7 @@ class Learner:
                                   traj["reward"], traj["first"], loss_config)
       metrics.update(attention_health(out.attention[:-1]))
       return loss, (metrics, answer_mean)
+    self.loss_fn = loss_fn  # (params, traj, init_state) -> (loss, (metrics, answer_mean)).
 
     def update(params, opt_state, traj, init_state):
       grads, (metrics, answer_mean) = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)

@@ -21,7 +21,8 @@ from s3ta_jax.impala import agents as agents_lib
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala.actor import Actor, EpisodeLog, ParamStore
 from s3ta_jax.impala.env_types import ACTION_REPEAT
-from s3ta_jax.impala.learner import Learner, LossConfig, learner_devices, stack_trajectories, to_local
+from s3ta_jax.impala.learner import (Learner, LossConfig, learner_devices, loss_scale,
+                                    stack_trajectories, to_local)
 
 
 class ActorCrashed(RuntimeError):
@@ -30,7 +31,8 @@ class ActorCrashed(RuntimeError):
 
 def loss_config(config) -> LossConfig:
   return LossConfig(discount=config.discount, entropy_cost=config.entropy_cost,
-                    baseline_cost=config.baseline_cost, reward_clip=config.reward_clip)
+                    baseline_cost=config.baseline_cost, reward_clip=config.reward_clip,
+                    scale=loss_scale(config))
 
 
 def check_config(config, num_processes: int, num_learner_devices_global: int):
