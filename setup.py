@@ -5,7 +5,7 @@ setuptools.setup(
     name="ram-s3ta-jax",
     version="0.1.0",
     description="Recurrent visual attention (RAM) and soft spatial top-down attention (S3TA) in JAX.",
-    packages=setuptools.find_packages(include=["ram_jax*", "s3ta_jax*", "launch*", "configs*"]),
+    packages=setuptools.find_packages(include=["common*", "ram_jax*", "s3ta_jax*", "launch*", "configs*"]),
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.30",

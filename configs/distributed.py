@@ -1,4 +1,4 @@
-"""`config.distributed`, shared by the multi-process launchers (`launch.runtime.init_distributed`,
+"""`config.distributed`, shared by the multi-process launchers (`common.distributed.init_distributed`,
 WORKSPACE.md)."""
 from ml_collections import ConfigDict
 

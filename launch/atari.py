@@ -20,46 +20,52 @@ from absl import app
 from absl import logging
 from ml_collections import config_flags
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.cli import parse_flags, run_main
+from common.distributed import init_distributed
+from common.errors import Stopped, UsageError
+from common.loop import LoopControl, StopSignal
+from common.metrics import Progress
+from common.workdir import claim_workdir, guard_config, write_json_atomic
 
 
 
 def train(config, stop_return: float | None = None, max_seconds: float | None = None) -> dict:
   """Runs (or resumes) training in `config.workdir`; returns the summary of `Trainer.run`."""
   if not config.workdir:
-    raise runtime.UsageError("config.workdir is empty; pass --config.workdir=DIR "
+    raise UsageError("config.workdir is empty; pass --config.workdir=DIR "
                              "(e.g. workdirs/s3ta_breakout).")
-  runtime.init_distributed(config)
+  init_distributed(config)
   from s3ta_jax.impala import system
-  runtime.claim_workdir(config.workdir)
+  claim_workdir(config.workdir)
   # Agent options added after workdirs were made, at the values that give the older behaviour.
-  runtime.guard_config(config.workdir, config, added_fields={
+  guard_config(config.workdir, config, added_fields={
       "agent.vision_lstm": True, "agent.conv_lstm_forget_bias": 1.0,
       "agent.center_answers": "none", "agent.answer_mean_rate": 0.5,
       "loss_transitions": 0})
   if jax.process_index() == 0:  # How this run was made, for run records and pictures.
-    runtime.write_json_atomic(os.path.join(config.workdir, "command.json"),
+    write_json_atomic(os.path.join(config.workdir, "command.json"),
                               {"command": [sys.executable, "-m", "launch.atari", *sys.argv[1:]]})
   try:
-    trainer = system.Trainer(config, runtime.Checkpointer(config.workdir))
+    trainer = system.Trainer(config, Checkpointer(config.workdir))
   except ValueError as e:  # Config problems: one line naming the field and the fix.
-    raise runtime.UsageError(str(e)) from None
-  progress = runtime.Progress(config.workdir, config.total_frames, start_step=trainer.frames,
+    raise UsageError(str(e)) from None
+  progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                               unit="frames", every_s=0.0)
   print(f"env={config.env_name} agent={trainer.agent_config.kind} (frames "
         f"{trainer.frame_shape[0]}x{trainer.frame_shape[1]}) actions={trainer.num_actions} "
         f"learner devices={trainer.learner.num_devices} processes={jax.process_count()}",
         flush=True)
   threshold = config.stop_return if stop_return is None else stop_return
-  with runtime.StopSignal() as stop_signal:
-    control = runtime.LoopControl(config.total_frames, eval_every_steps=0,
+  with StopSignal() as stop_signal:
+    control = LoopControl(config.total_frames, eval_every_steps=0,
                                   checkpoint_every_s=config.checkpoint_every_s,
                                   stop_signal=stop_signal, max_seconds=max_seconds)
     summary = trainer.run(stop_return=threshold if threshold > -1e8 else None,
                           progress=progress, control=control)
   progress.close()
   if summary["stopped"]:
-    raise runtime.Stopped(f"stopped at {summary['frames']:,} frames (checkpoint saved); re-run the "
+    raise Stopped(f"stopped at {summary['frames']:,} frames (checkpoint saved); re-run the "
                           "same command to resume.")
   print(f"done: {summary['frames']:,} frames, {summary['steps']} learner steps in "
         f"{summary['seconds']:.0f}s, mean return (last 100 games) {summary['return_mean']:.3g}",
@@ -69,15 +75,15 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
 
 def main(argv, config_flag):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; keep the progress lines.
   if config_flag.value is None:
-    raise runtime.UsageError("pass --config=configs/s3ta_atari.py")
+    raise UsageError("pass --config=configs/s3ta_atari.py")
   train(config_flag.value)
 
 
 if __name__ == "__main__":
   # Defined here, not at import, so tests can import several launch modules.
   _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config, e.g. configs/s3ta_atari.py.")
-  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv),
-          flags_parser=runtime.parse_flags)
+  app.run(lambda argv: run_main(lambda a: main(a, _CONFIG), argv),
+          flags_parser=parse_flags)

@@ -23,7 +23,12 @@ from absl import app
 from absl import logging
 from ml_collections import config_flags
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.cli import parse_flags, run_main
+from common.errors import Stopped, UsageError
+from common.loop import LoopControl, StopSignal
+from common.metrics import Progress
+from common.workdir import claim_workdir, guard_config
 from ram_jax import catch
 from ram_jax import catch_agent
 
@@ -37,19 +42,19 @@ def check_config(config):
                   glimpse_size=config.glimpse_size, num_scales=config.num_scales, hidden=config.hidden)
   for name, value in positive.items():
     if not value > 0:
-      raise runtime.UsageError(f"config.{name} must be > 0, got {value!r}; set --config.{name}=...")
+      raise UsageError(f"config.{name} must be > 0, got {value!r}; set --config.{name}=...")
   if config.optimizer not in ("adam", "sgd"):
-    raise runtime.UsageError(f"config.optimizer must be 'adam' or 'sgd', got {config.optimizer!r}.")
+    raise UsageError(f"config.optimizer must be 'adam' or 'sgd', got {config.optimizer!r}.")
   if config.lr_schedule not in ("constant", "cosine"):
-    raise runtime.UsageError(
+    raise UsageError(
         f"config.lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}.")
   if not config.workdir:
-    raise runtime.UsageError("config.workdir is empty; pass --config.workdir=DIR (e.g. workdirs/ram_catch).")
+    raise UsageError("config.workdir is empty; pass --config.workdir=DIR (e.g. workdirs/ram_catch).")
   try:
     catch_agent.glimpse_lib.check_retina_args((catch.SIZE, catch.SIZE), config.glimpse_size,
                                               config.num_scales)
   except ValueError as e:
-    raise runtime.UsageError(f"{e} (the Catch screen is {catch.SIZE}x{catch.SIZE})") from None
+    raise UsageError(f"{e} (the Catch screen is {catch.SIZE}x{catch.SIZE})") from None
 
 
 def frames_per_step(config) -> int:
@@ -60,15 +65,15 @@ def train(config) -> dict:
   """Runs (or resumes) training in `config.workdir`; returns the final evaluation metrics."""
   check_config(config)
   workdir = config.workdir
-  runtime.claim_workdir(workdir)
-  runtime.guard_config(workdir, config)
+  claim_workdir(workdir)
+  guard_config(workdir, config)
   agent = catch_agent.make_agent(config)
   per_step = frames_per_step(config)
   num_steps = math.ceil(config.total_frames / per_step)
   optimizer = catch_agent.make_optimizer(config, num_steps)
   state = catch_agent.init_train_state(agent, optimizer, config.num_envs,
                                        jax.random.PRNGKey(config.seed))
-  checkpointer = runtime.Checkpointer(workdir)
+  checkpointer = Checkpointer(workdir)
   if checkpointer.latest_step() is not None:
     state = catch_agent.TrainState(*checkpointer.restore(state))
     print(f"resumed from step {int(state.step)} in {workdir}", flush=True)
@@ -85,7 +90,7 @@ def train(config) -> dict:
                 catch_rate_sampled=catch_agent.evaluate(agent, params, eval_key,
                                                         config.num_eval_episodes, greedy=False))
 
-  progress = runtime.Progress(workdir, num_steps, start_step=start, unit="frames",
+  progress = Progress(workdir, num_steps, start_step=start, unit="frames",
                               every_s=config.progress_every_s)
 
   def run_eval(step):
@@ -100,8 +105,8 @@ def train(config) -> dict:
   shown = ("catch_rate", "entropy", "baseline_loss", "grad_norm")  # Logged as train_<name>.
   sums, count = None, 0  # Training metrics since the last progress line (device arrays, lazy).
   result = None
-  with runtime.StopSignal() as stop_signal:
-    control = runtime.LoopControl(num_steps, config.eval_every_steps, config.checkpoint_every_s,
+  with StopSignal() as stop_signal:
+    control = LoopControl(num_steps, config.eval_every_steps, config.checkpoint_every_s,
                                   stop_signal)
     for step in range(start + 1, num_steps + 1):
       state, metrics = train_step(state)
@@ -119,7 +124,7 @@ def train(config) -> dict:
       if actions.stop:
         checkpointer.close()
         progress.close()
-        raise runtime.Stopped(control.stopped_message(step))
+        raise Stopped(control.stopped_message(step))
   if result is None:  # Nothing left to train: evaluate the restored agent.
     result = run_eval(start)
   checkpointer.close()
@@ -137,9 +142,9 @@ def train(config) -> dict:
 
 def main(argv, config_flag):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}; pass settings as --config.NAME=VALUE.")
+    raise UsageError(f"unexpected arguments {argv[1:]}; pass settings as --config.NAME=VALUE.")
   if config_flag.value is None:
-    raise runtime.UsageError("no config; pass --config=configs/ram_catch.py")
+    raise UsageError("no config; pass --config=configs/ram_catch.py")
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; keep the progress lines.
   train(config_flag.value)
 
@@ -147,5 +152,5 @@ def main(argv, config_flag):
 if __name__ == "__main__":
   # Defined here, not at import, so tests can import several launch modules.
   _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config, e.g. configs/ram_catch.py.")
-  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv),
-          flags_parser=runtime.parse_flags)
+  app.run(lambda argv: run_main(lambda a: main(a, _CONFIG), argv),
+          flags_parser=parse_flags)

@@ -28,7 +28,13 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.cli import parse_flags, run_main
+from common.distributed import init_distributed
+from common.errors import Stopped, UsageError
+from common.loop import LoopControl, StopSignal
+from common.metrics import Progress
+from common.workdir import claim_workdir, guard_config, load_workdir, write_json_atomic
 from ram_jax import train as ram_train
 from s3ta_jax import input_pipeline
 from s3ta_jax import supervised
@@ -79,8 +85,8 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
   `command` (the launch's argv) is kept in `command.json` for run records.
   """
   if not config.workdir:
-    raise runtime.UsageError("no workdir: pass --config.workdir=DIR (e.g. workdirs/s3ta_imagenet).")
-  runtime.init_distributed(config)
+    raise UsageError("no workdir: pass --config.workdir=DIR (e.g. workdirs/s3ta_imagenet).")
+  init_distributed(config)
   with tfds_mock(config):
     try:
       print(f"preparing the {config.dataset} input pipeline...", flush=True)
@@ -100,11 +106,11 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
           raise ValueError(f"{field}={config[field]} must be a multiple of the "
                            f"{jax.device_count()} devices.")
     except (ValueError, FileNotFoundError) as e:
-      raise runtime.UsageError(str(e)) from None
-    runtime.claim_workdir(config.workdir)
-    runtime.guard_config(config.workdir, config, added_fields={"flip_clips": True})
+      raise UsageError(str(e)) from None
+    claim_workdir(config.workdir)
+    guard_config(config.workdir, config, added_fields={"flip_clips": True})
     if command and jax.process_index() == 0:
-      runtime.write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
+      write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
     return _train(config, pipeline, model, stop_at)
 
 
@@ -125,11 +131,11 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
   state = supervised.init_state(model, optimizer, config.seed)
   iterator = iter(input_pipeline.train_loader(pipeline, config.batch_size, config.seed,
                                               config.worker_count))
-  checkpointer = runtime.Checkpointer(config.workdir, with_data_state=True)
+  checkpointer = Checkpointer(config.workdir, with_data_state=True)
   if checkpointer.latest_step() is not None:
     state, data_state = checkpointer.restore(state, with_data_state=True)
     if len(data_state["iterators"]) != jax.process_count():
-      raise runtime.UsageError(
+      raise UsageError(
           f"{config.workdir} was written by {len(data_state['iterators'])} process(es); resume "
           f"it with that many (each process's input position is saved), not {jax.process_count()}.")
     iterator.set_state(data_state["iterators"][jax.process_index()].encode())
@@ -152,7 +158,7 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
 
   step = int(state["step"])
   total = config.num_train_steps
-  progress = runtime.Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
+  progress = Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model.kind} (T={supervised.sequence_length_at(config, total)}) on {config.dataset}"
         f"{' (mock)' if config.mock else ''}: {n_params:,} parameters, {jax.device_count()} "
@@ -165,8 +171,8 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
     checkpointer.save(step, state, data_state={"iterators": gather_iterator_states(iterator)},
                       wait=wait)
 
-  with runtime.StopSignal() as stop_signal:
-    control = runtime.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
+  with StopSignal() as stop_signal:
+    control = LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
                                   stop_signal, stop_at)
     while step < total:
       length = supervised.sequence_length_at(config, step)
@@ -192,7 +198,7 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
           kept = checkpointer.latest_step()
           checkpointer.close()
           progress.close()
-          raise runtime.UsageError(
+          raise UsageError(
               f"training diverged: the loss is {loss} by step {step} (or the parameters are not "
               f"finite); the last checkpoint (step {kept}) is kept. Lower "
               "--config.learning_rate or set --config.max_grad_norm, in a new workdir.")
@@ -212,7 +218,7 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
         checkpointer.close()
         progress.close()
         if control.stopped_message(step):
-          raise runtime.Stopped(control.stopped_message(step))
+          raise Stopped(control.stopped_message(step))
         return None
   checkpointer.close()
   result = evaluate()
@@ -222,7 +228,7 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
              "sequence_length": supervised.sequence_length_at(config, step),
              "dataset": pipeline.name or config.dataset, **result}
   if jax.process_index() == 0:
-    runtime.write_json_atomic(os.path.join(config.workdir, "results.json"), results)
+    write_json_atomic(os.path.join(config.workdir, "results.json"), results)
   print("results: " + json.dumps(results), flush=True)
   return results
 
@@ -245,20 +251,20 @@ def restore_workdir(workdir: str):
       pipeline = build_pipeline(config)
     model, state = supervised.restore(config, pipeline.num_classes, checkpointer)
     return config, pipeline, model, state
-  return runtime.load_workdir(workdir, restore, mismatch, with_data_state=True)
+  return load_workdir(workdir, restore, mismatch, with_data_state=True)
 
 
 def main(argv, config_flag):
   logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
+    raise UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
   if config_flag.value is None:
-    raise runtime.UsageError("pass --config=configs/s3ta_imagenet.py (or configs/s3ta_cluttered60.py).")
+    raise UsageError("pass --config=configs/s3ta_imagenet.py (or configs/s3ta_cluttered60.py).")
   run(config_flag.value, command=[sys.executable, "-m", "launch.classify", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
   _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/s3ta_{imagenet,cluttered60}.py",
                                             lock_config=True)
-  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv),
-          flags_parser=runtime.parse_flags)
+  app.run(lambda argv: run_main(lambda a: main(a, _CONFIG), argv),
+          flags_parser=parse_flags)

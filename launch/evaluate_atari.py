@@ -22,7 +22,9 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
+from s3ta_jax.impala import workdir as atari_workdir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (holds config.json, checkpoints/).")
 _EPISODES = flags.DEFINE_integer("episodes", 10, "Games to play per mode.")
@@ -63,9 +65,9 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs restores at INFO.
   if not _WORKDIR.value:
-    raise runtime.UsageError("pass --workdir=DIR of a launch.atari run")
+    raise UsageError("pass --workdir=DIR of a launch.atari run")
   from s3ta_jax.impala import evaluation, human_scores
-  config, agent, params, frames = runtime.restore_atari_workdir(_WORKDIR.value)
+  config, agent, params, frames = atari_workdir.load(_WORKDIR.value)
   if _DIAGNOSE.value:
     diagnose(config, agent, params, frames)
     return
@@ -90,4 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

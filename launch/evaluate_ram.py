@@ -19,7 +19,9 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from launch import runtime, visualize_ram
+from common.cli import run_main
+from common.errors import UsageError
+from launch import visualize_ram
 from ram_jax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.mnist workdir of a RAM run.")
@@ -31,11 +33,11 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "MNIST idx directory, if not t
 def evaluate(workdir: str, num_paths: int, split: str = "test", data_dir: str | None = None) -> dict:
   """Single-path errors of `num_paths` paths and their ensemble's error, on the run's `split`."""
   if num_paths < 1:
-    raise runtime.UsageError(f"--paths={num_paths} must be >= 1.")
+    raise UsageError(f"--paths={num_paths} must be >= 1.")
   config, params = visualize_ram.load_run(workdir)
   splits = visualize_ram.load_run_digits(config, data_dir)
   if not splits[split][0].shape[0]:
-    raise runtime.UsageError(f"the run has no {split} digits (num_validation={config.num_validation}).")
+    raise UsageError(f"the run has no {split} digits (num_validation={config.num_validation}).")
   mesh = train.make_mesh()
   evaluator = train.make_evaluator(train.make_model(config), train.make_task(config),
                                    config.eval_batch_size, mesh, train.eval_seed(config, split),
@@ -54,7 +56,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   if not _WORKDIR.value:
-    raise runtime.UsageError("pass --workdir=DIR (a launch.mnist workdir of a RAM run).")
+    raise UsageError("pass --workdir=DIR (a launch.mnist workdir of a RAM run).")
   r = evaluate(_WORKDIR.value, _PATHS.value, _SPLIT.value, _DATA_DIR.value)
   print(f"{r['split']} error over {r['images']:,} images, {r['paths']} glimpse path(s) each "
         f"({r['seconds']:.0f} s):")
@@ -69,4 +71,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

@@ -19,7 +19,12 @@ import numpy as np
 from absl import app, logging
 from ml_collections import config_flags
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.cli import parse_flags, run_main
+from common.errors import Stopped, UsageError
+from common.loop import LoopControl, StopSignal
+from common.metrics import Progress
+from common.workdir import claim_workdir, guard_config
 from ram_jax import data, train
 
 
@@ -31,16 +36,16 @@ def run(config, stop_at: int | None = None) -> dict | None:
   """
   devices = jax.local_devices()
   if not config.workdir:
-    raise runtime.UsageError("no workdir: pass --config.workdir=DIR (e.g. workdirs/ram_mnist).")
+    raise UsageError("no workdir: pass --config.workdir=DIR (e.g. workdirs/ram_mnist).")
   try:
     train.validate_config(config, len(devices))
     task = train.make_task(config)
     splits = data.load_mnist(config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
-    raise runtime.UsageError(str(e)) from None
+    raise UsageError(str(e)) from None
   # Fields added after runs were made, with the value that gives the older behaviour.
-  runtime.claim_workdir(config.workdir)
-  runtime.guard_config(config.workdir, config, added_fields={
+  claim_workdir(config.workdir)
+  guard_config(config.workdir, config, added_fields={
       "reward": "correct", "samples_per_image": 1, "squash_location": True,
       "position_weight": 0.0, "position_loss_steps": 0})
 
@@ -48,7 +53,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
   model = train.make_model(config)
   optimizer = train.make_optimizer(config)
   state = train.init_state(config, model, optimizer, task)
-  checkpointer = runtime.Checkpointer(config.workdir)
+  checkpointer = Checkpointer(config.workdir)
   if checkpointer.latest_step() is not None:
     state = checkpointer.restore(state)
     print(f"resumed from step {int(state['step'])} in {config.workdir}", flush=True)
@@ -65,7 +70,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
 
   step = int(state["step"])
   total = config.num_train_steps
-  progress = runtime.Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
+  progress = Progress(config.workdir, total, start_step=step, every_s=config.progress_every_s)
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model} on {task.name} {task.canvas}x{task.canvas}: {n_params:,} parameters, "
         f"{len(devices)} device(s), steps {step}->{total}, batch {config.batch_size}", flush=True)
@@ -73,8 +78,8 @@ def run(config, stop_at: int | None = None) -> dict | None:
   train_time = 0.0
   metric_sum, count, items = None, 0, 0
   t0 = time.time()
-  with runtime.StopSignal() as stop_signal:
-    control = runtime.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
+  with StopSignal() as stop_signal:
+    control = LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
                                   stop_signal, stop_at)
     while step < total:
       state, metrics = train_step(state, train_images, train_labels)
@@ -101,7 +106,7 @@ def run(config, stop_at: int | None = None) -> dict | None:
         checkpointer.close()
         progress.close()
         if control.stopped_message(step):
-          raise runtime.Stopped(control.stopped_message(step))
+          raise Stopped(control.stopped_message(step))
         return None
   train_time += time.time() - t0
   checkpointer.close()
@@ -120,9 +125,9 @@ def run(config, stop_at: int | None = None) -> dict | None:
 def main(argv, config_flag):
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint step at INFO.
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
+    raise UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
   if config_flag.value is None:
-    raise runtime.UsageError("pass --config=configs/ram_mnist.py (or another configs/ram_*.py).")
+    raise UsageError("pass --config=configs/ram_mnist.py (or another configs/ram_*.py).")
   run(config_flag.value)
 
 
@@ -131,4 +136,4 @@ if __name__ == "__main__":
   # clashing over the global --config flag. lock_config: a mistyped --config.FIELD is an error.
   _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/ram_*.py[:ram|fc|conv]",
                                             lock_config=True)
-  app.run(lambda argv: runtime.run_main(lambda a: main(a, _CONFIG), argv), flags_parser=runtime.parse_flags)
+  app.run(lambda argv: run_main(lambda a: main(a, _CONFIG), argv), flags_parser=parse_flags)

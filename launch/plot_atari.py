@@ -18,12 +18,15 @@ import shlex
 
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
+from common.metrics import after_resumes, read_metrics
+from common.workdir import write_json_atomic
 
 
 def return_points(records: list[dict]) -> list[dict]:
   """The progress lines that carry a mean return, without those a resume redid."""
-  return runtime.after_resumes([r for r in records if "return_mean" in r])
+  return after_resumes([r for r in records if "return_mean" in r])
 
 
 def plot(records: list[dict], title: str, path: str) -> int:
@@ -33,7 +36,7 @@ def plot(records: list[dict], title: str, path: str) -> int:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   points = return_points(records)
   if not points:
-    raise runtime.UsageError("no return_mean in metrics.jsonl yet: no game has finished.")
+    raise UsageError("no return_mean in metrics.jsonl yet: no game has finished.")
   frames = [r["step"] / 1e6 for r in points]
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
   top.plot(frames, [r["return_mean"] for r in points], label="mean")
@@ -142,28 +145,28 @@ def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir:
 
 def main(argv):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
   if f.compare:  # label=workdir,...: one figure of several runs.
     runs = [item.split("=", 1) for item in f.compare]
     if any(len(r) != 2 for r in runs):
-      raise runtime.UsageError("--compare takes LABEL=WORKDIR items, e.g. s3ta=workdirs/a,lstm=workdirs/b.")
+      raise UsageError("--compare takes LABEL=WORKDIR items, e.g. s3ta=workdirs/a,lstm=workdirs/b.")
     out = f.out or "compare.png"
-    plot_compare([(label, runtime.read_metrics(wd)) for label, wd in runs], f.title or "", out)
+    plot_compare([(label, read_metrics(wd)) for label, wd in runs], f.title or "", out)
     print(f"wrote {out}")
     return
   if not f.workdir:
-    raise runtime.UsageError("pass --workdir=DIR (or --compare=LABEL=DIR,...).")
-  records = runtime.read_metrics(f.workdir)
+    raise UsageError("pass --workdir=DIR (or --compare=LABEL=DIR,...).")
+  records = read_metrics(f.workdir)
   if not records:
-    raise runtime.UsageError(f"no metrics.jsonl in {f.workdir!r}; pass a launch.atari workdir.")
+    raise UsageError(f"no metrics.jsonl in {f.workdir!r}; pass a launch.atari workdir.")
   out = f.out or os.path.join(f.workdir, "returns.png")
   title = f.title or os.path.basename(os.path.normpath(f.workdir))
   n = plot(records, title, out)
   print(f"wrote {out} ({n} points)")
   if f.record:
     docs_dir = os.path.dirname(os.path.dirname(os.path.abspath(f.record)))  # docs/run_records/X
-    runtime.write_json_atomic(f.record, record(f.workdir, records, out, title, docs_dir))
+    write_json_atomic(f.record, record(f.workdir, records, out, title, docs_dir))
     print(f"wrote {f.record}")
 
 
@@ -173,4 +176,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "", "PNG path (default WORKDIR/returns.png).")
   flags.DEFINE_string("title", "", "Plot title (default: the workdir's name).")
   flags.DEFINE_string("record", "", "Also write a run record here (docs/run_records/atari_*.json).")
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

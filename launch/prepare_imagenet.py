@@ -14,7 +14,8 @@ import os
 
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
 
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Directory with the ILSVRC2012 tars.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data directory (default ~/tensorflow_datasets).")
@@ -26,11 +27,11 @@ def main(argv):
   del argv
   manual = _MANUAL_DIR.value
   if not manual or not all(os.path.exists(os.path.join(manual, t)) for t in TARS):
-    raise runtime.UsageError(f"--manual_dir must hold {' and '.join(TARS)} (from image-net.org).")
+    raise UsageError(f"--manual_dir must hold {' and '.join(TARS)} (from image-net.org).")
   try:
     import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # tfds's builder needs it.
   except ImportError:
-    raise runtime.UsageError("preparing ImageNet needs TensorFlow: pip install -e '.[prepare]'") from None
+    raise UsageError("preparing ImageNet needs TensorFlow: pip install -e '.[prepare]'") from None
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = tfds.builder("imagenet2012", data_dir=_DATA_DIR.value, file_format="array_record")
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual))
@@ -39,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

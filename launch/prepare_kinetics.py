@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
 
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Directory with the CSVs and the clips.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the tfds dataset is written.")
@@ -24,19 +25,19 @@ _NAME = flags.DEFINE_string("name", "kinetics_clips", "Dataset name (a directory
 def main(argv):
   del argv
   if not _MANUAL_DIR.value or not _DATA_DIR.value:
-    raise runtime.UsageError("pass --manual_dir (the CSVs and clips) and --data_dir (the output).")
+    raise UsageError("pass --manual_dir (the CSVs and clips) and --data_dir (the output).")
   try:
     import av  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
-    raise runtime.UsageError("decoding clips needs PyAV: pip install -e '.[kinetics]'") from None
+    raise UsageError("decoding clips needs PyAV: pip install -e '.[kinetics]'") from None
   from s3ta_jax import kinetics  # pylint: disable=g-import-not-at-top
   try:
     directory = kinetics.prepare(_MANUAL_DIR.value, _DATA_DIR.value, _NUM_FRAMES.value,
                                  _SHORT_SIDE.value, _NAME.value)
   except (FileNotFoundError, ValueError) as e:
-    raise runtime.UsageError(str(e)) from None
+    raise UsageError(str(e)) from None
   print(f"prepared {directory}; train with --config.data_dir={directory}", flush=True)
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

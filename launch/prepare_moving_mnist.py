@@ -12,7 +12,8 @@ import os
 
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
 
 _MNIST_DIR = flags.DEFINE_string("mnist_dir", None, "Directory with the MNIST idx .gz files.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the clips and the built dataset go.")
@@ -24,13 +25,13 @@ _SEED = flags.DEFINE_integer("seed", 0, "Fixes every clip.")
 def main(argv):
   del argv
   if not _MNIST_DIR.value or not _OUT_DIR.value:
-    raise runtime.UsageError("pass --mnist_dir (the MNIST idx files) and --out_dir.")
+    raise UsageError("pass --mnist_dir (the MNIST idx files) and --out_dir.")
   from ram_jax import data as ram_data  # pylint: disable=g-import-not-at-top
   from s3ta_jax import kinetics, moving_mnist  # pylint: disable=g-import-not-at-top
   try:
     mnist = ram_data.load_mnist(_MNIST_DIR.value, num_validation=10_000)
   except FileNotFoundError as e:
-    raise runtime.UsageError(str(e)) from None
+    raise UsageError(str(e)) from None
   release = os.path.join(_OUT_DIR.value, "release")
   task = moving_mnist.Task()
   print(f"writing {_NUM_TRAIN.value:,} + {_NUM_TEST.value:,} clips to {release}...", flush=True)
@@ -44,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

@@ -19,7 +19,8 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
 from s3ta_jax.impala import agents, catch_env, learner
 
 
@@ -38,7 +39,7 @@ def make_batch(rng, batch: int, height: int, width: int):
 
 def main(argv):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
   agent = agents.build(agents.agent_config(f.agent), 3)
   height, width = agent.frame_shape
@@ -83,4 +84,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("batch_size", 32, "Examples per step.")
   flags.DEFINE_integer("steps", 600, "Updates.")
   flags.DEFINE_integer("seed", 0, "Seed.")
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

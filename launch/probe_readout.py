@@ -31,7 +31,8 @@ import optax
 from absl import app, flags
 from ml_collections import config_flags
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
 from s3ta_jax.impala import agents, envs
 
 _WALL = 5  # Side walls of the 84-pixel-wide Breakout frame.
@@ -90,7 +91,7 @@ def collect(num_envs: int, steps: int, seed: int) -> np.ndarray:
 
 def main(argv):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
   agent = agents.build(f.agent, 4)
   frames = collect(16, 400, f.seed)
@@ -148,4 +149,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("steps", 400, "Updates.")
   flags.DEFINE_integer("seed", 0, "Seed.")
   flags.DEFINE_float("target_noise", 0.0, "Std of Gaussian noise added to each training target.")
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

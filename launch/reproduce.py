@@ -21,7 +21,10 @@ import time
 
 from absl import app, flags
 
-from launch import runtime
+from common.cli import run_child, run_main
+from common.errors import STOPPED_EXIT_CODE, Stopped, UsageError
+from common.metrics import after_resumes, read_metrics
+from common.workdir import write_json_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +95,7 @@ def select(spec: str) -> list[Experiment]:
   names = SETS.get(spec, [s.strip() for s in spec.split(",") if s.strip()])
   unknown = [n for n in names if n not in BY_NAME]
   if unknown:
-    raise runtime.UsageError(f"unknown experiment(s) {unknown}; sets: {sorted(SETS)}; "
+    raise UsageError(f"unknown experiment(s) {unknown}; sets: {sorted(SETS)}; "
                              f"experiments: {sorted(BY_NAME)}.")
   return [BY_NAME[n] for n in names]
 
@@ -117,7 +120,7 @@ def status(workdir: str, experiment: Experiment) -> dict:
       done = results.get("step", 0) >= config.get("num_train_steps", 0)
     out.update(done=done, value=results.get(experiment.metric), results=results)
   else:  # Part-done: report the latest evaluation.
-    evals = [r for r in runtime.read_metrics(workdir) if experiment.metric in r]
+    evals = [r for r in read_metrics(workdir) if experiment.metric in r]
     if evals:
       out.update(value=evals[-1][experiment.metric], step=evals[-1]["step"])
   return out
@@ -146,7 +149,7 @@ def row_summary(workdir: str, experiment: Experiment, data_dir: str) -> dict:
     images = s["step"] * config["batch_size"]
   curve = []
   if experiment.metric == "test_error" and "batch_size" in config:
-    evals = runtime.after_resumes([r for r in runtime.read_metrics(workdir) if "test_error" in r])
+    evals = after_resumes([r for r in read_metrics(workdir) if "test_error" in r])
     curve = [[r["step"] * config["batch_size"], 100 * r["test_error"]] for r in evals]
   launched = (read_json(os.path.join(workdir, "command.json")) or {}).get("command")
   command = " ".join((launched or experiment.command(workdir, data_dir))[1:])
@@ -170,7 +173,7 @@ def current_rows(runs_dir: str, records_dir: str, data_dir: str) -> dict[str, di
     if row["value"] is not None and (row["state"] == "done" or not record
                                      or record["state"] != "done"):
       os.makedirs(records_dir, exist_ok=True)
-      runtime.write_json_atomic(record_path, row)
+      write_json_atomic(record_path, row)
     elif record:
       row = record
     rows[e.name] = row
@@ -388,7 +391,7 @@ def run_experiment(e: Experiment, runs_dir: str, data_dir: str, extra=()) -> int
     json.dump({"command": command}, f)
   start = time.time()
   try:
-    code = runtime.run_child(command)  # Ctrl-C: the run checkpoints and exits with 130.
+    code = run_child(command)  # Ctrl-C: the run checkpoints and exits with 130.
   finally:  # Counted even when interrupted, so resumed runs report their whole wall time.
     wall_path = os.path.join(workdir, "wall_time.json")
     previous = (read_json(wall_path) or {}).get("seconds", 0.0)
@@ -409,7 +412,7 @@ def define_flags():
 
 def main(argv):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
   experiments = select(f.set)
   if not f.report_only:
@@ -417,16 +420,16 @@ def main(argv):
     for e in experiments:
       code = run_experiment(e, f.runs_dir, f.data_dir, f.extra)
       write_report(f.report, f.runs_dir, f.data_dir)  # Keep the table current.
-      if code == runtime.STOPPED_EXIT_CODE:
-        raise runtime.Stopped(f"stopped during {e.name}; re-run the same command to resume.")
+      if code == STOPPED_EXIT_CODE:
+        raise Stopped(f"stopped during {e.name}; re-run the same command to resume.")
       if code != 0:
         failed.append(e.name)
     if failed:
-      raise runtime.UsageError(f"runs failed: {failed}; see their output above.")
+      raise UsageError(f"runs failed: {failed}; see their output above.")
   write_report(f.report, f.runs_dir, f.data_dir)
   print(f"wrote {f.report}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

@@ -18,7 +18,9 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from launch import reproduce, runtime
+from common.cli import run_child, run_main
+from common.errors import STOPPED_EXIT_CODE, Stopped, UsageError
+from launch import reproduce
 
 # Log-uniform ranges: around the 28×28-tuned point (0.05, 0.1, 0.01), one decade or more each way
 # (the settings of `:first_reading`, which the report in docs/ searched).
@@ -67,7 +69,7 @@ def run_search(config: str, data_dir: str, trials: int, steps: int, seed: int, r
                report: str) -> tuple[str, dict, float]:
   """Runs (or resumes) every trial, rewriting `report` after each; returns the best trial."""
   if trials < 1 or steps < 1:
-    raise runtime.UsageError("--trials and --steps must be positive.")
+    raise UsageError("--trials and --steps must be positive.")
   sampled = sample_trials(trials, seed)
   rows = []
   for i, params in enumerate(sampled):
@@ -77,11 +79,11 @@ def run_search(config: str, data_dir: str, trials: int, steps: int, seed: int, r
     if results is None or results.get("step", 0) < steps:
       command = trial_command(config, workdir, data_dir, steps, params)
       print(f"== {name} ({i + 1}/{trials}): {' '.join(command[2:])}", flush=True)
-      code = runtime.run_child(command)  # Ctrl-C: the trial checkpoints and exits with 130.
-      if code == runtime.STOPPED_EXIT_CODE:
-        raise runtime.Stopped(f"stopped during {name}; re-run the same command to resume.")
+      code = run_child(command)  # Ctrl-C: the trial checkpoints and exits with 130.
+      if code == STOPPED_EXIT_CODE:
+        raise Stopped(f"stopped during {name}; re-run the same command to resume.")
       if code != 0:
-        raise runtime.UsageError(f"{name} failed; see its output above.")
+        raise UsageError(f"{name} failed; see its output above.")
       results = reproduce.read_json(os.path.join(workdir, "results.json"))
     rows.append((name, params, results["validation_error"]))
     pending = [(f"trial_{j:02d}", p, None) for j, p in enumerate(sampled)][i + 1:]
@@ -91,7 +93,7 @@ def run_search(config: str, data_dir: str, trials: int, steps: int, seed: int, r
 
 def main(argv):
   if len(argv) > 1:
-    raise runtime.UsageError(f"unexpected arguments {argv[1:]}")
+    raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
   name, params, error = run_search(f.config, f.data_dir, f.trials, f.steps, f.seed, f.runs_dir,
                                    f.report)
@@ -106,4 +108,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("seed", 0, "Seed of the sampled hyper-parameters.")
   flags.DEFINE_string("runs_dir", "runs/search", "Parent directory of the trials' workdirs.")
   flags.DEFINE_string("report", "docs/search.md", "Where to write the ranked table.")
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

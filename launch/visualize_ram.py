@@ -32,7 +32,10 @@ from ml_collections import ConfigDict
 matplotlib.use("Agg")  # Files only; no display on servers.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
+from common.metrics import after_resumes, read_metrics
+from common.workdir import load_workdir, read_workdir_config, write_json_atomic
 from PIL import Image, ImageDraw
 
 from ram_jax import analysis, catch, catch_agent, data, glimpse, train
@@ -42,7 +45,7 @@ from ram_jax import workdir as ram_workdir
 
 def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   """The MNIST run's config and its latest parameters."""
-  return runtime.load_workdir(workdir, ram_workdir.restore_mnist, ram_workdir.mnist_mismatch)
+  return load_workdir(workdir, ram_workdir.restore_mnist, ram_workdir.mnist_mismatch)
 
 
 def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:
@@ -50,7 +53,7 @@ def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:
   try:
     return data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
-    raise runtime.UsageError(f"{e} (pass --data_dir if the data moved)") from None
+    raise UsageError(f"{e} (pass --data_dir if the data moved)") from None
 
 
 def foveated_view(glimpse: np.ndarray) -> np.ndarray:
@@ -101,7 +104,7 @@ def plot_glimpse_paths(images, labels, outputs, path: str):
 
 def plot_learning_curve(records: list[dict], batch_size: int, title: str, path: str) -> bool:
   """Validation/test error against training images; False when there is nothing to plot."""
-  evals = runtime.after_resumes([r for r in records if "test_error" in r])
+  evals = after_resumes([r for r in records if "test_error" in r])
   if not evals:
     return False
   images = np.array([r["step"] * batch_size for r in evals])
@@ -176,7 +179,7 @@ def catch_frames(screens: np.ndarray, locations: np.ndarray, rewards: np.ndarray
 def visualize_catch(workdir: str, config: ConfigDict, out_dir: str, num_games: int = 4) -> list[str]:
   """`catch.gif` of `num_games` greedy games and the catch-rate curve."""
   agent = catch_agent.make_agent(config)
-  _, params = runtime.load_workdir(workdir, ram_workdir.restore_catch, ram_workdir.catch_mismatch)
+  _, params = load_workdir(workdir, ram_workdir.restore_catch, ram_workdir.catch_mismatch)
   reset_key, play_key = jax.random.split(jax.random.PRNGKey(config.eval_seed + 1))
   games = catch.batch_reset(jax.random.split(reset_key, num_games))
   _, rollout = catch_agent.play_games(agent, params, games, play_key, greedy=True)
@@ -190,7 +193,7 @@ def visualize_catch(workdir: str, config: ConfigDict, out_dir: str, num_games: i
   frames[0].save(written[0], save_all=True, append_images=frames[1:], duration=150, loop=0)
   curve = os.path.join(out_dir, "catch_rate.png")
   title = f"RAM on Catch, {config.glimpse_size}x{config.glimpse_size} retina, {config.num_scales} scales"
-  if plot_catch_rate(runtime.read_metrics(workdir), title, curve):
+  if plot_catch_rate(read_metrics(workdir), title, curve):
     written.append(curve)
   return written
 
@@ -200,15 +203,15 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   """Writes the figures for one run; returns their paths."""
   out_dir = out_dir or os.path.join(workdir, "figures")
   os.makedirs(out_dir, exist_ok=True)
-  config = runtime.read_workdir_config(workdir)
+  config = read_workdir_config(workdir)
   if ram_workdir.is_catch_run(config):
     return visualize_catch(workdir, config, out_dir)
   if "model" not in config:
-    raise runtime.UsageError(f"{workdir} is not a launch.mnist or launch.catch workdir.")
+    raise UsageError(f"{workdir} is not a launch.mnist or launch.catch workdir.")
   curve = os.path.join(out_dir, "learning_curve.png")
   if config.model != "ram":  # A baseline takes no glimpses: only its learning curve.
     title = f"{config.model} baseline, {config.task} {config.canvas}x{config.canvas}"
-    plotted = plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve)
+    plotted = plot_learning_curve(read_metrics(workdir), config.batch_size, title, curve)
     return [curve] if plotted else []
   config, params = load_run(workdir)
   splits = load_run_digits(config, data_dir)
@@ -224,11 +227,11 @@ def visualize(workdir: str, out_dir: str | None = None, num_examples: int = 8,
   plot_glimpse_paths(np.asarray(images), np.asarray(labels), outputs, written[0])
   title = (f"RAM {config.task} {config.canvas}x{config.canvas}, {config.num_glimpses} glimpses, "
            f"{config.glimpse_size}x{config.glimpse_size}, {config.num_scales} scale(s)")
-  if plot_learning_curve(runtime.read_metrics(workdir), config.batch_size, title, curve):
+  if plot_learning_curve(read_metrics(workdir), config.batch_size, title, curve):
     written.append(curve)
   stats = analysis.policy_stats(model, params, config, task, test_images, test_labels)
   written.append(os.path.join(out_dir, "policy_stats.json"))
-  runtime.write_json_atomic(written[-1], stats)
+  write_json_atomic(written[-1], stats)
   print("per glimpse, median distance (px) to the digit's centre:", stats["median_distance_px"])
   print("per glimpse, fraction centred on the digit:", stats["fraction_on_digit"])
   centre = stats["image_centre"]
@@ -271,11 +274,11 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   if not f.workdir:
-    raise runtime.UsageError("pass --workdir=DIR (a launch.mnist or launch.catch workdir).")
+    raise UsageError("pass --workdir=DIR (a launch.mnist or launch.catch workdir).")
   for path in visualize(f.workdir, f.out_dir, f.num_examples, f.data_dir):
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

@@ -38,8 +38,12 @@ from absl import app, flags, logging
 matplotlib.use("Agg")  # Files only; no display on servers.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from launch import runtime
+from common.cli import run_main
+from common.errors import UsageError
+from common.metrics import read_metrics
+from common.workdir import write_json_atomic
 from s3ta_jax import interpret
+from s3ta_jax.impala import workdir as atari_workdir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.atari workdir.")
 _BASELINE = flags.DEFINE_string("baseline_workdir", None, "A baseline's workdir, for saliency.")
@@ -126,7 +130,7 @@ def write_record(path: str, frames: int, title: str, paper: str, result: dict,
                  written: list[str]):
   """A run record of the pictures: what was measured, how the agent was trained and drawn."""
   docs = os.path.dirname(os.path.dirname(os.path.abspath(path)))  # run_records/ sits in docs/.
-  runtime.write_json_atomic(path, dict(
+  write_json_atomic(path, dict(
       kind="s3ta_check", title=title, paper=paper, frames=frames, measured=result, train_command=train_command(),
       command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]),
       figures=[os.path.relpath(os.path.abspath(p), docs) for p in written],
@@ -158,12 +162,12 @@ def visualize_classifier(out_dir: str):
   results_path = os.path.join(_WORKDIR.value, "results.json")
   if _RECORD.value:
     if not os.path.exists(results_path):
-      raise runtime.UsageError(f"{results_path} not found: --record needs a finished run.")
+      raise UsageError(f"{results_path} not found: --record needs a finished run.")
     with open(results_path) as f:
       results = json.load(f)
     docs = os.path.dirname(os.path.dirname(os.path.abspath(_RECORD.value)))
-    wall = runtime.read_metrics(_WORKDIR.value)
-    runtime.write_json_atomic(_RECORD.value, dict(
+    wall = read_metrics(_WORKDIR.value)
+    write_json_atomic(_RECORD.value, dict(
         kind="s3ta_classifier",
         title=f"S3TA classifier ({config.model.kind}), {results['dataset']}, "
               f"T={results['sequence_length']}",
@@ -187,12 +191,12 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   if not _WORKDIR.value:
-    raise runtime.UsageError("pass --workdir=DIR of a launch.atari or launch.classify run")
+    raise UsageError("pass --workdir=DIR of a launch.atari or launch.classify run")
   out_dir = _OUT_DIR.value or os.path.join(_WORKDIR.value, "figures")
   os.makedirs(out_dir, exist_ok=True)
   if _is_classifier(_WORKDIR.value):
     return visualize_classifier(out_dir)
-  config, agent, params, frames = runtime.restore_atari_workdir(_WORKDIR.value)
+  config, agent, params, frames = atari_workdir.load(_WORKDIR.value)
   n = _STEPS.value
   stills = sorted(set(np.linspace(n // 10, n - 1, _STILLS.value).astype(int).tolist()))
   print(f"{config.env_name} after {frames:,} frames: playing {n} greedy steps", flush=True)
@@ -200,9 +204,9 @@ def main(argv):
                          saliency_steps=tuple(stills))
   recs = {agent.config.kind: rec}
   if _BASELINE.value:
-    b_config, b_agent, b_params, _ = runtime.restore_atari_workdir(_BASELINE.value)
+    b_config, b_agent, b_params, _ = atari_workdir.load(_BASELINE.value)
     if b_config.env_name != config.env_name:
-      raise runtime.UsageError(f"--baseline_workdir plays {b_config.env_name}, not "
+      raise UsageError(f"--baseline_workdir plays {b_config.env_name}, not "
                                f"{config.env_name}")
     recs[f"baseline {b_agent.config.kind}"] = interpret.record(
         b_agent, b_params, config.env_name, n, seed=_SEED.value, saliency_steps=tuple(stills))
@@ -218,7 +222,7 @@ def main(argv):
   if config.env_name == "catch" and rec["attention"].shape[1]:
     result = interpret.ball_following(agent, params, seed=_SEED.value)
     written.append(os.path.join(out_dir, "follows_ball.json"))
-    runtime.write_json_atomic(written[-1], dict(frames=frames, workdir=_WORKDIR.value, **result))
+    write_json_atomic(written[-1], dict(frames=frames, workdir=_WORKDIR.value, **result))
     print(json.dumps(result, indent=1))
     title = "Catch-as-frames: does the attention follow the ball?"
     paper = "Fig. 2: heads attend key sprites (player, enemies) and follow them"
@@ -234,4 +238,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: runtime.run_main(main, argv))
+  app.run(lambda argv: run_main(main, argv))

@@ -1,10 +1,10 @@
 """A `launch.mnist` or `launch.catch` run read back from its config and checkpoints:
 
-  config, params = launch.runtime.load_workdir(workdir, ram_jax.workdir.restore_mnist,
+  config, params = common.workdir.load_workdir(workdir, ram_jax.workdir.restore_mnist,
                                                ram_jax.workdir.mnist_mismatch)
 
 Each `restore_*` takes the run's `config.json` as a ConfigDict and any object with
-`restore(like)` (the `launch.runtime.Checkpointer` it saved with).
+`restore(like)` (the `common.checkpoint.Checkpointer` it saved with).
 """
 from __future__ import annotations
 

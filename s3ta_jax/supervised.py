@@ -144,6 +144,6 @@ def summarize(totals: dict) -> dict[str, Any]:
 
 def restore(config, num_classes: int, checkpointer):
   """(model, state) from the latest checkpoint of a `launch.classify` run. `checkpointer` is the
-  object the run saved with (`launch.runtime.Checkpointer(workdir, with_data_state=True)`)."""
+  object the run saved with (`common.checkpoint.Checkpointer(workdir, with_data_state=True)`)."""
   model = make_model(config.model, num_classes)
   return model, checkpointer.restore(init_state(model, make_optimizer(config), config.seed))

@@ -250,10 +250,13 @@ def test_agent_loss_gradient_on_heads_matches_hand_computation():
 def test_bad_config_gives_one_clear_error(override, message):
   from configs import ram_catch
   from launch import catch as launch_catch
-  from launch import runtime
+  from common.checkpoint import Checkpointer
+  from common.errors import UsageError
+  from common.metrics import read_metrics
+  from common.workdir import load_workdir
   config = ram_catch.get_config()
   config.update(override)
-  with pytest.raises(runtime.UsageError, match=message):
+  with pytest.raises(UsageError, match=message):
     launch_catch.check_config(config)
 
 
@@ -271,10 +274,13 @@ def _tiny_catch_config(workdir, **overrides):
 def test_launch_end_to_end_and_resume(tmp_path):
   import json
   from launch import catch as launch_catch
-  from launch import runtime
+  from common.checkpoint import Checkpointer
+  from common.errors import UsageError
+  from common.metrics import read_metrics
+  from common.workdir import load_workdir
   straight = _tiny_catch_config(tmp_path / "straight")
   results = launch_catch.train(straight)
-  records = runtime.read_metrics(str(tmp_path / "straight"))
+  records = read_metrics(str(tmp_path / "straight"))
   assert [r["step"] for r in records if "catch_rate" in r] == [2, 4]
   assert all(r["frames"] == r["step"] * 4 * catch.STEPS_PER_GAME for r in records)
   assert any("train_catch_rate" in r and "frames_per_s" in r for r in records)
@@ -290,19 +296,19 @@ def test_launch_end_to_end_and_resume(tmp_path):
                                       catch_agent.make_optimizer(straight), 4, jax.random.PRNGKey(9))
   states = []
   for name in ("straight", "resumed"):
-    ckpt = runtime.Checkpointer(str(tmp_path / name))
+    ckpt = Checkpointer(str(tmp_path / name))
     assert ckpt.latest_step() == 4
     states.append(ckpt.restore(like))
     ckpt.close()
   jax.tree.map(np.testing.assert_array_equal, *states)
   # The loader of the picture/evaluation entry points reads the same latest parameters.
   from ram_jax import workdir as ram_workdir
-  _, params = runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_catch,
+  _, params = load_workdir(str(tmp_path / "straight"), ram_workdir.restore_catch,
                                    ram_workdir.catch_mismatch)
   jax.tree.map(np.testing.assert_array_equal, params, catch_agent.TrainState(*states[0]).params)
-  with pytest.raises(runtime.UsageError, match="is not a launch.mnist workdir"):
-    runtime.load_workdir(str(tmp_path / "straight"), ram_workdir.restore_mnist,
+  with pytest.raises(UsageError, match="is not a launch.mnist workdir"):
+    load_workdir(str(tmp_path / "straight"), ram_workdir.restore_mnist,
                          ram_workdir.mnist_mismatch)
 
-  with pytest.raises(runtime.UsageError, match="different config.*hidden"):
+  with pytest.raises(UsageError, match="different config.*hidden"):
     launch_catch.train(_tiny_catch_config(tmp_path / "resumed", hidden=32))

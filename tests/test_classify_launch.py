@@ -10,8 +10,11 @@ import jax
 import numpy as np
 import pytest
 
+from common.checkpoint import Checkpointer
+from common.errors import UsageError
+from common.metrics import read_metrics
 from configs import s3ta_cluttered60
-from launch import classify, runtime
+from launch import classify
 from s3ta_jax import classifier, supervised
 from test_ram_data import write_mnist
 
@@ -36,7 +39,7 @@ def tiny_config(data_dir, workdir, **overrides):
 def restore(workdir, config):
   model = classifier.make_classifier(config.model, 10)
   like = supervised.init_state(model, supervised.make_optimizer(config), config.seed)
-  ckpt = runtime.Checkpointer(str(workdir), with_data_state=True)
+  ckpt = Checkpointer(str(workdir), with_data_state=True)
   step = ckpt.latest_step()
   state, data_state = ckpt.restore(like, with_data_state=True)
   ckpt.close()
@@ -51,7 +54,7 @@ def test_end_to_end_and_exact_resume(tmp_path):
   assert len(results["step_top1_error"]) == 2
   in_box = np.asarray(results["attention_in_box"])  # [T, heads], fractions of each map.
   assert in_box.shape == (2, 2) and np.all((0 <= in_box) & (in_box <= 1))
-  records = runtime.read_metrics(str(tmp_path / "straight"))
+  records = read_metrics(str(tmp_path / "straight"))
   assert [r["step"] for r in records if "top1_error" in r] == [3, 6]
   with open(tmp_path / "straight" / "results.json") as f:
     assert json.load(f) == results
@@ -70,7 +73,7 @@ def test_end_to_end_and_exact_resume(tmp_path):
   # Resuming under a different model is refused, naming the field.
   changed = tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_validation=8)
   changed.model.num_heads = 3
-  with pytest.raises(runtime.UsageError, match="model.num_heads"):
+  with pytest.raises(UsageError, match="model.num_heads"):
     classify.run(changed)
 
 
@@ -85,9 +88,9 @@ def test_mismatched_image_size_is_one_clear_error(tmp_path, monkeypatch):
     return pipeline
 
   monkeypatch.setattr(classify, "build_pipeline", wrong_size)
-  with pytest.raises(runtime.UsageError, match="image_size"):
+  with pytest.raises(UsageError, match="image_size"):
     classify.run(config)
-  with pytest.raises(runtime.UsageError, match="workdir"):
+  with pytest.raises(UsageError, match="workdir"):
     classify.run(tiny_config(tmp_path / "mnist", ""))
 
 
@@ -112,7 +115,7 @@ def test_a_diverged_run_stops_with_one_error_and_saves_no_nan(tmp_path):
   write_mnist(tmp_path / "mnist", num_train=20, num_test=8)
   config = tiny_config(tmp_path / "mnist", tmp_path / "w", num_validation=4, learning_rate=1e30,
                        warmup_steps=0, num_train_steps=4, eval_every_steps=0)
-  with pytest.raises(runtime.UsageError, match="diverged") as error:
+  with pytest.raises(UsageError, match="diverged") as error:
     classify.run(config)
   # Checkpoints are due every step here: whatever was kept before the divergence is finite.
   kept = re.search(r"last checkpoint \(step (\w+)\)", str(error.value)).group(1)

@@ -3,7 +3,8 @@ import jax
 import numpy as np
 import pytest
 
-from launch import evaluate_ram, mnist, runtime
+from common.errors import UsageError
+from launch import evaluate_ram, mnist
 from ram_jax import data, train
 from test_mnist_launch import tiny_config
 from test_ram_data import write_mnist
@@ -65,13 +66,13 @@ def test_evaluate_ram_path_zero_is_the_runs_own_evaluation(tmp_path):
   assert out["images"] == 24 and len(out["path_errors"]) == 2
   np.testing.assert_allclose(out["path_errors"][0], results["test_error"])
 
-  with pytest.raises(runtime.UsageError, match="--paths=0 must be >= 1"):
+  with pytest.raises(UsageError, match="--paths=0 must be >= 1"):
     evaluate_ram.evaluate(str(tmp_path / "run"), num_paths=0)
   (tmp_path / "empty").mkdir()
   (tmp_path / "empty" / "config.json").write_text((tmp_path / "run" / "config.json").read_text())
-  with pytest.raises(runtime.UsageError, match="has no checkpoint yet"):
+  with pytest.raises(UsageError, match="has no checkpoint yet"):
     evaluate_ram.evaluate(str(tmp_path / "empty"), num_paths=2)
   (tmp_path / "catch").mkdir()
   (tmp_path / "catch" / "config.json").write_text('{"num_glimpses": 8, "retina_size": 6}')
-  with pytest.raises(runtime.UsageError, match="not a launch.mnist workdir"):
+  with pytest.raises(UsageError, match="not a launch.mnist workdir"):
     evaluate_ram.evaluate(str(tmp_path / "catch"), num_paths=2)

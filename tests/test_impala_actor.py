@@ -10,7 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.loop import LoopControl, StopSignal
+from common.metrics import after_resumes
+from common.workdir import write_json_atomic
 from s3ta_jax.impala import actor as actor_lib
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala import env_types
@@ -181,7 +184,7 @@ def test_crashed_actor_makes_learner_raise():
   trainer = system.Trainer(_catch_config())
   trainer.start_actors(make_env=lambda i: (lambda: ExplodingEnvs(4, 2, 12, 10)))
   with pytest.raises(system.ActorCrashed, match="boom: emulator died"):
-    trainer.run(control=runtime.LoopControl(10**12, 0, 1e9, _Signal(at=10**9), max_seconds=120))
+    trainer.run(control=LoopControl(10**12, 0, 1e9, _Signal(at=10**9), max_seconds=120))
   assert trainer.stop.is_set()
 
 
@@ -223,7 +226,7 @@ def test_human_scores_cover_the_57_envpool_games():
 
 
 class _Signal:
-  """A `runtime.StopSignal` stand-in: Ctrl-C/SIGTERM arrives after update `at`."""
+  """A `StopSignal` stand-in: Ctrl-C/SIGTERM arrives after update `at`."""
 
   def __init__(self, at: int):
     self.at, self.calls = at, 0
@@ -249,33 +252,33 @@ class _Saves:
 
 
 def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
-  saves = _Saves(runtime.Checkpointer(str(tmp_path)))
+  saves = _Saves(Checkpointer(str(tmp_path)))
   trainer = system.Trainer(_catch_config(), saves)
   clock = iter(range(100))  # One "second" per call: a timed checkpoint after every 2 updates.
-  control = runtime.LoopControl(10**9, 0, checkpoint_every_s=2.0, stop_signal=_Signal(at=5),
+  control = LoopControl(10**9, 0, checkpoint_every_s=2.0, stop_signal=_Signal(at=5),
                                 clock=lambda: next(clock))
   summary = trainer.run(control=control)
   assert summary["stopped"] and not summary["reached"] and summary["steps"] == trainer.step == 5
   assert saves.steps == [2, 4, 5]  # The timed ones, then the one on stopping.
   params = learner_lib.to_local(trainer.params)
-  resumed = system.Trainer(_catch_config(), runtime.Checkpointer(str(tmp_path)),
+  resumed = system.Trainer(_catch_config(), Checkpointer(str(tmp_path)),
                            log=lambda *_: None)
   assert resumed.step == 5 and resumed.frames == 5 * resumed.frames_per_update
   jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)
   # A return target met ends the run normally (not as a stop), after a final save.
-  control = runtime.LoopControl(10**9, 0, 1e9, stop_signal=_Signal(at=10**9))
+  control = LoopControl(10**9, 0, 1e9, stop_signal=_Signal(at=10**9))
   summary = resumed.run(stop_return=-1.0, return_window=1, control=control)  # Any game meets it.
   assert summary["reached"] and not summary["stopped"] and resumed.step > 5
   assert summary["frames"] < resumed.config.total_frames  # It ended early, at the first game.
-  assert runtime.Checkpointer(str(tmp_path)).latest_step() == resumed.step
+  assert Checkpointer(str(tmp_path)).latest_step() == resumed.step
 
 
 def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
-  from launch import plot_atari, runtime
+  from launch import plot_atari
   steps = [10, 20, 30, 40, 30, 40, 50]  # Killed at 40, resumed from the checkpoint at 20.
   records = [dict(step=s, return_mean=float(i), return_median=0.0, entropy=1.0)
              for i, s in enumerate(steps)]
-  kept = runtime.after_resumes(records)
+  kept = after_resumes(records)
   assert [r["step"] for r in kept] == [10, 20, 30, 40, 50]
   assert [r["return_mean"] for r in kept] == [0.0, 1.0, 4.0, 5.0, 6.0]  # The resumed run's lines.
   assert plot_atari.plot(records, "t", str(tmp_path / "c.png")) == 5
@@ -283,7 +286,7 @@ def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
 
 
 def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp_path):
-  from launch import plot_atari, reproduce, runtime
+  from launch import plot_atari, reproduce
   # Killed at 600k, resumed from 400k: the redone 400k-600k lines replace the first ones.
   steps = [100_000, 260_000, 400_000, 600_000, 400_000, 520_000, 1_100_000]
   # Resumed twice: at 100 s the step goes back; at 1,000 s it goes on from a later checkpoint.
@@ -292,9 +295,9 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   records = [dict(step=s, time=t, return_mean=float(i), return_median=0.0, entropy=1.3)
              for i, (s, t) in enumerate(zip(steps, times))]
   assert plot_atari.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
-  runtime.write_json_atomic(str(tmp_path / "config.json"),
+  write_json_atomic(str(tmp_path / "config.json"),
                             {"env_name": "Breakout", "agent": {"kind": "s3ta"}})
-  runtime.write_json_atomic(str(tmp_path / "command.json"), {"command": [
+  write_json_atomic(str(tmp_path / "command.json"), {"command": [
       "/venv/bin/python", "-m", "launch.atari", "--config=c.py:cpu", "--config.x=(128,)"]})
   docs = tmp_path / "docs"
   rec = plot_atari.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
@@ -307,7 +310,7 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
                           [1_100_000, 6.0], [1_200_000, 7.0]]
   assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # The sessions, not the gaps.
   (tmp_path / "records").mkdir()
-  runtime.write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
+  write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
   table = reproduce.atari_lines(str(tmp_path / "records"))
   assert "| 0.25M | 0.5M | 1M |" in table[5]
   assert "| Breakout | s3ta | 1.00 | 5.00 | 6.00 | 7.00 (1.20M) |" in table[7]

@@ -112,9 +112,9 @@ def crash_worker(port: int, process_id: int):
       return make
     trainer.start_actors(make_env=exploding)
   try:
-    from launch import runtime
+    from common.loop import LoopControl
     never = type("Never", (), {"requested": False})()
-    trainer.run(control=runtime.LoopControl(10**12, 0, 1e9, never, max_seconds=200))
+    trainer.run(control=LoopControl(10**12, 0, 1e9, never, max_seconds=200))
   except system.ActorCrashed as e:
     print(f"process {process_id}: ActorCrashed after {trainer.step} updates: {e}", flush=True)
     os._exit(CRASHED_EXIT)  # Skip jax.distributed's exit barrier: the peer may be gone.

@@ -9,8 +9,9 @@ import jax
 import numpy as np
 import pytest
 
+from common.errors import UsageError
 from configs import s3ta_kinetics, s3ta_moving_mnist
-from launch import classify, runtime
+from launch import classify
 from s3ta_jax import input_pipeline as ip
 from s3ta_jax import kinetics
 
@@ -161,5 +162,5 @@ def test_launch_classify_trains_the_video_model_on_the_built_dataset(built, tmp_
 
   config.model.num_frames = 4  # The data has 5 frames: one error naming both.
   config.workdir = str(tmp_path / "other")
-  with pytest.raises(runtime.UsageError, match=r"\(5, 16, 16, 3\).*\(4, 16, 16, 3\)"):
+  with pytest.raises(UsageError, match=r"\(5, 16, 16, 3\).*\(4, 16, 16, 3\)"):
     classify.run(config)

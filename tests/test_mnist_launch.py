@@ -10,8 +10,11 @@ import jax
 import numpy as np
 import pytest
 
+from common.checkpoint import Checkpointer
+from common.errors import Stopped, UsageError
+from common.metrics import read_metrics
 from configs import mnist_base
-from launch import mnist, runtime
+from launch import mnist
 from ram_jax import train
 from test_ram_data import write_mnist
 
@@ -32,7 +35,7 @@ def tiny_config(data_dir, workdir, **overrides):
 def restore(workdir, config):
   model, optimizer, task = train.make_model(config), train.make_optimizer(config), train.make_task(config)
   like = train.init_state(config, model, optimizer, task)
-  ckpt = runtime.Checkpointer(str(workdir))
+  ckpt = Checkpointer(str(workdir))
   step = ckpt.latest_step()
   state = ckpt.restore(like)
   ckpt.close()
@@ -44,7 +47,7 @@ def test_end_to_end_and_resume(tmp_path):
   straight = tiny_config(tmp_path / "mnist", tmp_path / "straight")
   results = mnist.run(straight)
   # Outputs: metrics (train + eval lines), results.json, a checkpoint at the last step.
-  records = runtime.read_metrics(str(tmp_path / "straight"))
+  records = read_metrics(str(tmp_path / "straight"))
   assert [r["step"] for r in records if "validation_error" in r] == [3, 6]
   assert all(0 <= r["test_error"] <= 1 for r in records if "test_error" in r)
   assert any("cross_entropy" in r and "images_per_s" in r for r in records)
@@ -63,7 +66,7 @@ def test_end_to_end_and_resume(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, state_a, state_b)
 
   # A different model in the same workdir is refused.
-  with pytest.raises(runtime.UsageError, match="different config.*num_glimpses"):
+  with pytest.raises(UsageError, match="different config.*num_glimpses"):
     mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_glimpses=4))
 
   # A workdir made before `reward` existed resumes with the paper's reward, and only with it.
@@ -71,7 +74,7 @@ def test_end_to_end_and_resume(tmp_path):
   stored = json.loads(config_path.read_text())
   del stored["reward"]
   config_path.write_text(json.dumps(stored))
-  with pytest.raises(runtime.UsageError, match="reward: 'correct' -> 'probability'"):
+  with pytest.raises(UsageError, match="reward: 'correct' -> 'probability'"):
     mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", reward="probability",
                           num_train_steps=7))
   resumed = mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))
@@ -171,7 +174,7 @@ def test_ctrl_c_checkpoints_then_stops_and_the_rerun_resumes(tmp_path, monkeypat
 
   monkeypatch.setattr(train, "make_train_step", make_step_that_presses_ctrl_c)
   handler = signal.getsignal(signal.SIGINT)
-  with pytest.raises(runtime.Stopped, match="stopped at step 2"):
+  with pytest.raises(Stopped, match="stopped at step 2"):
     mnist.run(config)
   assert signal.getsignal(signal.SIGINT) is handler  # The run's handler is gone again.
   assert restore(tmp_path / "run", config)[0] == 2  # Saved although no periodic save was due.

@@ -13,8 +13,10 @@ from ml_collections import config_flags
 import numpy as np
 import pytest
 
+from common.cli import run_child
+from common.errors import STOPPED_EXIT_CODE, UsageError
 from configs import mnist_base
-from launch import reproduce, runtime, search_ram, visualize_ram
+from launch import reproduce, search_ram, visualize_ram
 from ram_jax import analysis, data, glimpse, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,7 +166,7 @@ def test_select_sets_and_rejects_unknown_names():
   assert [e.name for e in reproduce.select("mnist28_ram6,catch")] == ["mnist28_ram6", "catch"]
   assert len(reproduce.select("table1")) == 14  # Table 1a (8 rows) + 1b (6 rows).
   assert all(e.table in ("2a", "2b") for e in reproduce.select("table2"))
-  with pytest.raises(runtime.UsageError, match="mnist28_ram66"):
+  with pytest.raises(UsageError, match="mnist28_ram66"):
     reproduce.select("mnist28_ram66")
 
 
@@ -288,7 +290,7 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
   calls = []
-  monkeypatch.setattr(runtime, "run_child", lambda cmd: calls.append(cmd) or 0)
+  monkeypatch.setattr(reproduce, "run_child", lambda cmd: calls.append(cmd) or 0)
   experiment = reproduce.BY_NAME["mnist28_ram6"]
   workdir = tmp_path / experiment.name
   assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
@@ -322,15 +324,15 @@ sys.exit(130)
 def test_run_child_passes_each_stop_signal_to_the_run_once(tmp_path, whole_group):
   marker = tmp_path / "child"
   runner = subprocess.Popen(
-      [sys.executable, "-c", "import sys; from launch import runtime; "
-       f"sys.exit(runtime.run_child([sys.executable, '-c', {CHILD!r}, {str(marker)!r}]))"],
+      [sys.executable, "-c", "import sys; from common.cli import run_child; "
+       f"sys.exit(run_child([sys.executable, '-c', {CHILD!r}, {str(marker)!r}]))"],
       cwd=REPO, start_new_session=True)
   deadline = time.time() + 60
   while not (marker.exists() and marker.read_text() == "ready"):
     assert time.time() < deadline and runner.poll() is None
     time.sleep(0.05)
   (os.killpg if whole_group else os.kill)(runner.pid, signal.SIGINT)
-  assert runner.wait(timeout=30) == runtime.STOPPED_EXIT_CODE
+  assert runner.wait(timeout=30) == STOPPED_EXIT_CODE
   assert marker.read_text() == "1"
 
 
@@ -351,7 +353,7 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
       json.dump({"step": int(args["num_train_steps"]), "validation_error": error}, f)
     return 0
 
-  monkeypatch.setattr(runtime, "run_child", fake_run)
+  monkeypatch.setattr(search_ram, "run_child", fake_run)
   report = tmp_path / "search.md"
   best = search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
   sampled = search_ram.sample_trials(4, seed=3)

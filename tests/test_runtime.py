@@ -8,7 +8,13 @@ import sys
 import pytest
 from tensorboardX.proto import event_pb2
 
-from launch import runtime
+from common.checkpoint import Checkpointer
+from common.errors import UsageError
+from common.loop import LoopControl
+from common.metrics import Progress
+from common.workdir import (LOCK_FILE, claim_workdir, guard_config, load_workdir,
+                            write_json_atomic)
+from s3ta_jax.impala import workdir as atari_workdir
 
 
 def read_scalars(workdir):
@@ -29,7 +35,7 @@ def read_scalars(workdir):
 
 
 def test_progress_writes_the_metrics_to_tensorboard_as_to_jsonl(tmp_path):
-  progress = runtime.Progress(str(tmp_path), total_steps=10)
+  progress = Progress(str(tmp_path), total_steps=10)
   progress.write(3, {"loss": 0.5, "return_mean": -1.25})
   progress.write(7, {"loss": 0.25, "nan_metric": float("nan")})
   progress.close()
@@ -44,10 +50,10 @@ def test_progress_writes_the_metrics_to_tensorboard_as_to_jsonl(tmp_path):
 def test_a_live_writer_keeps_its_workdir(tmp_path):
   other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
   try:
-    (tmp_path / runtime.LOCK_FILE).write_text(
+    (tmp_path / LOCK_FILE).write_text(
         json.dumps({"host": os.uname().nodename, "pid": other.pid}))
-    with pytest.raises(runtime.UsageError, match=f"in use by pid {other.pid}"):
-      runtime.claim_workdir(str(tmp_path))
+    with pytest.raises(UsageError, match=f"in use by pid {other.pid}"):
+      claim_workdir(str(tmp_path))
   finally:
     other.kill()
     other.wait()
@@ -56,22 +62,22 @@ def test_a_live_writer_keeps_its_workdir(tmp_path):
 def test_a_dead_writers_lock_is_taken_over_and_a_second_claim_is_refused(tmp_path):
   dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                         capture_output=True, text=True, check=True)
-  (tmp_path / runtime.LOCK_FILE).write_text(
+  (tmp_path / LOCK_FILE).write_text(
       json.dumps({"host": os.uname().nodename, "pid": int(dead.stdout)}))
-  runtime.claim_workdir(str(tmp_path))
-  assert json.loads((tmp_path / runtime.LOCK_FILE).read_text())["pid"] == os.getpid()
-  runtime.claim_workdir(str(tmp_path))  # The same process may claim again.
+  claim_workdir(str(tmp_path))
+  assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+  claim_workdir(str(tmp_path))  # The same process may claim again.
   # Another process on this host is refused while this one lives.
   second = subprocess.run(
-      [sys.executable, "-c", f"from launch import runtime; runtime.claim_workdir({str(tmp_path)!r})"],
+      [sys.executable, "-c", f"from common.workdir import claim_workdir; claim_workdir({str(tmp_path)!r})"],
       capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
   assert second.returncode != 0 and f"in use by pid {os.getpid()}" in second.stderr
 
 
 def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
-  (tmp_path / runtime.LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
-  with pytest.raises(runtime.UsageError, match="on elsewhere"):
-    runtime.claim_workdir(str(tmp_path))
+  (tmp_path / LOCK_FILE).write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+  with pytest.raises(UsageError, match="on elsewhere"):
+    claim_workdir(str(tmp_path))
 
 
 def test_config_guard_names_a_changed_model_field_and_lets_run_settings_change(tmp_path):
@@ -79,18 +85,18 @@ def test_config_guard_names_a_changed_model_field_and_lets_run_settings_change(t
   make = lambda **kw: ConfigDict({"model": {"width": 8}, "num_train_steps": 10,
                                   "distributed": {"process_id": 0, "coordinator_address": "a:1"},
                                   **kw})
-  runtime.guard_config(str(tmp_path), make())
+  guard_config(str(tmp_path), make())
   # Run length and where the processes run may change on resumption.
-  runtime.guard_config(str(tmp_path), make(num_train_steps=20, distributed={
+  guard_config(str(tmp_path), make(num_train_steps=20, distributed={
       "process_id": 1, "coordinator_address": "b:2"}))
-  with pytest.raises(runtime.UsageError, match="model.width: 8 -> 16"):
-    runtime.guard_config(str(tmp_path), make(model={"width": 16}))
+  with pytest.raises(UsageError, match="model.width: 8 -> 16"):
+    guard_config(str(tmp_path), make(model={"width": 16}))
   # A field added since: a stored config without it holds the old value; a config that has no
   # such field at all (another agent) is not compared on it.
   added = {"model.norm": False, "model.lstm": True}
-  runtime.guard_config(str(tmp_path), make(model={"width": 8, "norm": False}), added)
-  with pytest.raises(runtime.UsageError, match="model.norm: False -> True"):
-    runtime.guard_config(str(tmp_path), make(model={"width": 8, "norm": True}), added)
+  guard_config(str(tmp_path), make(model={"width": 8, "norm": False}), added)
+  with pytest.raises(UsageError, match="model.norm: False -> True"):
+    guard_config(str(tmp_path), make(model={"width": 8, "norm": True}), added)
 
 
 def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
@@ -99,7 +105,7 @@ def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
 
   now = [0.0]
   signal = Signal()
-  control = runtime.LoopControl(total_steps=10, eval_every_steps=4, checkpoint_every_s=5.0,
+  control = LoopControl(total_steps=10, eval_every_steps=4, checkpoint_every_s=5.0,
                                 stop_signal=signal, stop_at=None, clock=lambda: now[0])
   log = []
   for step in range(1, 11):
@@ -109,54 +115,54 @@ def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():
   assert [s for s, a in enumerate(log, 1) if a.checkpoint] == [3, 6, 9, 10]
   assert [s for s, a in enumerate(log, 1) if a.wait] == [10] and not any(a.stop for a in log)
 
-  killed = runtime.LoopControl(10, 0, 1e9, signal, stop_at=3, clock=lambda: 0.0)
+  killed = LoopControl(10, 0, 1e9, signal, stop_at=3, clock=lambda: 0.0)
   actions = [killed.after(s) for s in (1, 2, 3)]
-  assert actions[-1] == runtime.LoopControl.Actions(False, True, True, True)
+  assert actions[-1] == LoopControl.Actions(False, True, True, True)
   assert not any(a.stop or a.checkpoint for a in actions[:2])
   assert killed.stopped_message(3) is None  # stop_at is a test's kill, not a signal.
   signal.requested = True
-  stopped = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(1)
+  stopped = LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(1)
   assert stopped.stop and stopped.checkpoint and stopped.wait
   assert "re-run the same command" in killed.stopped_message(1)
 
   signal.requested = False
   now[0] = 0.0
-  timed = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: now[0], max_seconds=7.0)
+  timed = LoopControl(10, 0, 1e9, signal, clock=lambda: now[0], max_seconds=7.0)
   ends = []
   for step in range(1, 5):
     now[0] += 2.0
     ends.append(timed.after(step))
   assert [a.done for a in ends] == [False, False, False, True]  # 8 s > 7 s, at step 4 of 10.
   assert ends[-1].checkpoint and ends[-1].wait and not ends[-1].finished
-  goal = runtime.LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(2, finished=True)
+  goal = LoopControl(10, 0, 1e9, signal, clock=lambda: 0.0).after(2, finished=True)
   assert goal.done and goal.finished and not goal.stop
 
 
 def test_load_workdir_restores_the_latest_save_and_names_what_is_missing(tmp_path):
   import numpy as np
   from ml_collections import ConfigDict
-  with pytest.raises(runtime.UsageError, match="config.json not found"):
-    runtime.load_workdir(str(tmp_path), lambda config, ckpt: None, lambda config: None)
-  runtime.write_json_atomic(str(tmp_path / "config.json"), {"model": "ram"})
+  with pytest.raises(UsageError, match="config.json not found"):
+    load_workdir(str(tmp_path), lambda config, ckpt: None, lambda config: None)
+  write_json_atomic(str(tmp_path / "config.json"), {"model": "ram"})
   like = {"w": np.zeros(3, np.float32)}
   restore = lambda config, ckpt: (config.model, ckpt.restore(like))
   accept = lambda config: None
-  with pytest.raises(runtime.UsageError, match=f"{tmp_path} has no checkpoint yet"):
-    runtime.load_workdir(str(tmp_path), restore, accept)
-  checkpointer = runtime.Checkpointer(str(tmp_path))
+  with pytest.raises(UsageError, match=f"{tmp_path} has no checkpoint yet"):
+    load_workdir(str(tmp_path), restore, accept)
+  checkpointer = Checkpointer(str(tmp_path))
   for step in (1, 2):
     checkpointer.save(step, {"w": np.full(3, step, np.float32)}, wait=True)
   checkpointer.close()
-  model, state = runtime.load_workdir(str(tmp_path), restore, accept)
+  model, state = load_workdir(str(tmp_path), restore, accept)
   assert model == "ram" and state["w"].tolist() == [2.0, 2.0, 2.0]
 
   wrong_kind = lambda config: "is not a launch.atari workdir."
-  with pytest.raises(runtime.UsageError, match=f"^{tmp_path} is not a launch.atari workdir"):
-    runtime.load_workdir(str(tmp_path), restore, wrong_kind)
+  with pytest.raises(UsageError, match=f"^{tmp_path} is not a launch.atari workdir"):
+    load_workdir(str(tmp_path), restore, wrong_kind)
 
   def buggy(config: ConfigDict, ckpt):  # A bug inside a restore is not a usage error.
     raise ValueError("shape mismatch")
   with pytest.raises(ValueError, match="shape mismatch"):
-    runtime.load_workdir(str(tmp_path), buggy, accept)
-  with pytest.raises(runtime.UsageError, match="is not a launch.atari workdir"):
-    runtime.restore_atari_workdir(str(tmp_path))  # The real loader, on a RAM config.
+    load_workdir(str(tmp_path), buggy, accept)
+  with pytest.raises(UsageError, match="is not a launch.atari workdir"):
+    atari_workdir.load(str(tmp_path))  # The real loader, on a RAM config.

@@ -87,7 +87,7 @@ class Trainer:
   """Holds the learner state and the actor threads of this process. `run()` trains."""
 
   def __init__(self, config, checkpointer=None, log: Callable = print):
-    """`checkpointer` (e.g. `launch.runtime.Checkpointer(workdir)`: `latest_step`, `restore`,
+    """`checkpointer` (e.g. `common.checkpoint.Checkpointer(workdir)`: `latest_step`, `restore`,
     `save`) is where the run resumes from and saves to; None trains without checkpoints."""
     self.config, self.log = config, log
     self.agent_config = config.agent
@@ -200,7 +200,7 @@ class Trainer:
           return_window: int = 100, progress=None, control=None):
     """Trains until `total_frames`, a mean return >= `stop_return`, or what `control` decides.
 
-    `control` (`launch.runtime.LoopControl` over frames) decides after each update when to
+    `control` (`common.loop.LoopControl` over frames) decides after each update when to
     checkpoint and whether to stop (Ctrl-C/SIGTERM) or end (the return reached, its time limit
     spent), the same on every process, so collective saves and exits match. Without it (a
     single-process test), this process checkpoints every `checkpoint_every_s` by its own clock.

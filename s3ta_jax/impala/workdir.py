@@ -1,16 +1,16 @@
 """A `launch.atari` run read back from its config and checkpoints, for evaluation, diagnostics,
 pictures and notebooks:
 
-  config, agent, params, frames = launch.runtime.restore_atari_workdir("workdirs/s3ta_breakout")
+  config, agent, params, frames = s3ta_jax.impala.workdir.load("workdirs/s3ta_breakout")
 
-or, without `launch/`, `restore(config, checkpointer)` with the run's `config.json` as a
-ConfigDict and any object with `restore(like)` (the `launch.runtime.Checkpointer` it saved with).
+or `restore(config, checkpointer)` with the run's `config.json` as a ConfigDict and any object with `restore(like)` (the `common.checkpoint.Checkpointer` it saved with).
 """
 from __future__ import annotations
 
 import jax
 import numpy as np
 
+from common.workdir import load_workdir
 from s3ta_jax.impala import agents, learner as learner_lib, system
 
 
@@ -32,3 +32,8 @@ def restore(config, checkpointer):
               frames=np.int64(0), step=np.int64(0))
   state = checkpointer.restore(like)
   return config, agent, state["params"], int(state["frames"])
+
+
+def load(workdir: str):
+  """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint."""
+  return load_workdir(workdir, restore, mismatch)

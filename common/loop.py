@@ -1,0 +1,103 @@
+"""When a training loop evaluates, checkpoints and stops, the same in every loop and on every
+process; and Ctrl-C / SIGTERM as a request to checkpoint and stop."""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+
+class StopSignal:
+  """Ctrl-C or SIGTERM (a preempted job) asks a training loop to checkpoint and stop.
+
+  The loop polls `requested` once per step, so the state it saves is whole; a second Ctrl-C aborts
+  at once. Installed only in single-process runs: in a multi-process job one process leaving early
+  would leave the others waiting in a collective, so those keep the default (the periodic
+  checkpoint bounds the loss).
+  """
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested:
+      raise KeyboardInterrupt
+    self.requested = True
+    print(f"\n{signal.Signals(signum).name}: saving a checkpoint and stopping (again to abort)",
+          flush=True)
+
+  def __exit__(self, *exc_info):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
+
+
+class LoopControl:
+  """When a training loop evaluates, checkpoints and stops: the one protocol of every training
+  loop (MNIST, Catch, the classifiers and the IMPALA trainer, whose steps are frames).
+
+  After each step the loop calls `after(step)`, which returns what to do now:
+    evaluate    every `eval_every_steps` steps, except the last (the loop's final evaluation);
+    checkpoint  every `checkpoint_every_s` seconds, at the last step, and when stopping;
+    wait        the checkpoint must be on disk before going on (last step or stopping);
+    stop        `stop_at` reached (tests: as a kill after that checkpoint) or Ctrl-C/SIGTERM;
+    done        the last step, `max_seconds` spent, or `after(step, finished=True)`: the loop met
+                its own goal early (the IMPALA trainer's `stop_return`); it ends normally;
+    finished    the `finished` that decided it (process 0's), so the loop can report it.
+  A loop that stops closes its writers and, on a signal, raises `Stopped` (`stopped_message`).
+  With several processes every decision is process 0's, so collective saves and exits match.
+  """
+
+  class Actions(NamedTuple):
+    evaluate: bool
+    checkpoint: bool
+    wait: bool
+    stop: bool
+    done: bool = False
+    finished: bool = False
+
+  def __init__(self, total_steps: int, eval_every_steps: int, checkpoint_every_s: float,
+               stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time,
+               max_seconds: float | None = None):
+    self.total_steps, self.eval_every_steps = total_steps, eval_every_steps
+    self.checkpoint_every_s, self.stop_signal, self.stop_at = checkpoint_every_s, stop_signal, stop_at
+    self._clock = clock
+    self._last_checkpoint = self._start = clock()
+    self.max_seconds = max_seconds
+
+  def after(self, step: int, finished: bool = False) -> "LoopControl.Actions":
+    requested = self.stop_signal.requested
+    now = self._clock()
+    overdue = now - self._last_checkpoint >= self.checkpoint_every_s
+    out_of_time = self.max_seconds is not None and now - self._start >= self.max_seconds
+    if jax.process_count() > 1:  # Saves are collective: every process acts on process 0's clock.
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      overdue, requested, finished, out_of_time = (
+          bool(x) for x in multihost_utils.broadcast_one_to_all(
+              np.array([overdue, requested, finished, out_of_time])))
+    done = step >= self.total_steps or finished or out_of_time
+    stop = not done and (step == self.stop_at or requested)
+    evaluate = bool(self.eval_every_steps) and step % self.eval_every_steps == 0 and not done
+    checkpoint = done or stop or overdue
+    if checkpoint:
+      self._last_checkpoint = self._clock()
+    return self.Actions(evaluate, checkpoint, wait=done or stop, stop=stop, done=done,
+                        finished=finished)
+
+  def stopped_message(self, step: int) -> str | None:
+    """The `Stopped` message when a signal stopped the loop (None when `stop_at` did)."""
+    if self.stop_signal.requested:
+      return f"stopped at step {step}; re-run the same command to resume."
+    return None

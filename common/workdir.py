@@ -1,0 +1,161 @@
+"""A run's working directory: one writer at a time, the config it was made with (and the guard
+that refuses to resume it under another model), and reading a run back for evaluation."""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+from typing import Any, Callable
+
+import jax
+from ml_collections import ConfigDict
+
+from common.checkpoint import Checkpointer, NoCheckpointError
+from common.errors import UsageError
+
+# Config fields that may change between a run and its resumption without changing the model.
+RESUMABLE_FIELDS = frozenset({
+    "workdir", "data_dir", "num_train_steps", "total_frames", "log_every_s", "checkpoint_every_s",
+    "eval_every_steps", "allow_config_change", "progress_every_s", "num_eval_episodes",
+    "stop_return", "eval_batch_size", "num_eval_examples",
+})
+# Where and how many processes run may change between a run and its resumption.
+RESUMABLE_PREFIXES = ("distributed.",)
+
+
+def write_json_atomic(path: str, value) -> None:
+  """Writes JSON to a temporary file and renames it: a killed process never leaves half a file."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = None):
+  """Stores the config in `workdir/config.json`; refuses to resume under a different model config.
+
+  Fields in `RESUMABLE_FIELDS` (paths, run length, logging) may change freely. Anything else
+  differing from the stored config raises `UsageError`, unless `config.allow_config_change`.
+  `added_fields` maps fields added after a workdir may have been made to the value that gives the
+  behaviour of the code before them, which a stored config without the field is taken to hold.
+  Nested configs are compared field by field ('agent.core_lstm'), so the error names the field.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  current_tree = json.loads(config.to_json_best_effort())
+  if os.path.exists(path) and jax.process_index() == 0:
+    current = _flatten(current_tree)
+    # Only fields this config has: the tiny Catch agent has no ConvLSTM options, say.
+    added = {k: v for k, v in (added_fields or {}).items() if k in current}
+    with open(path) as f:
+      stored = {**added, **_flatten(json.load(f))}
+    changed = sorted(k for k in set(stored) | set(current)
+                     if k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
+                     and stored.get(k) != current.get(k))
+    if changed and not config.get("allow_config_change", False):
+      details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
+      raise UsageError(
+          f"workdir {workdir} holds a run with a different config ({details}). Use a new "
+          "--config.workdir, or pass --config.allow_config_change=True to resume anyway.")
+  if jax.process_index() == 0:
+    write_json_atomic(path, current_tree)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  """{'agent': {'kind': 's3ta'}} -> {'agent.kind': 's3ta'}."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+LOCK_FILE = "writer.lock"
+
+
+def claim_workdir(workdir: str) -> None:
+  """Makes this process the only writer of `workdir` until it exits (process 0 of a multi-host
+  run claims it for all processes).
+
+  A lock file names the writer's host and PID. A lock left by a dead process on this host (a run
+  killed with -9) is taken over; a live writer, or one on another host, is a UsageError.
+  """
+  if jax.process_index() != 0:
+    return
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK_FILE)
+  me = {"host": socket.gethostname(), "pid": os.getpid()}
+  while True:
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      try:
+        with open(path) as f:
+          owner = json.load(f)
+      except (OSError, ValueError):  # Half-written by a process that died mid-claim.
+        owner = {"host": me["host"], "pid": -1}
+      if owner == me:
+        return
+      if owner.get("host") != me["host"] or _pid_alive(owner.get("pid", -1)):
+        raise UsageError(
+            f"{workdir} is in use by pid {owner.get('pid')} on {owner.get('host')}; stop that run "
+            f"or use another --workdir (delete {path} if that run is gone).") from None
+      os.remove(path)  # Its writer is dead: take over.
+      continue
+    with os.fdopen(fd, "w") as f:
+      json.dump(me, f)
+    atexit.register(_release, path, me)
+    return
+
+
+def _pid_alive(pid: int) -> bool:
+  if pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, owned by someone else.
+    return True
+  return True
+
+
+def _release(path: str, me: dict) -> None:
+  try:
+    with open(path) as f:
+      if json.load(f) == me:
+        os.remove(path)
+  except (OSError, ValueError):
+    pass
+
+
+def read_workdir_config(workdir: str) -> ConfigDict:
+  """The `config.json` every training run writes into its workdir (see `guard_config`)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UsageError(f"{path} not found; pass the workdir of a training run.")
+  with open(path) as f:
+    return ConfigDict(json.load(f))
+
+
+def load_workdir(workdir: str, restore: Callable[[ConfigDict, Checkpointer], Any],
+                 mismatch: Callable[[ConfigDict], str | None],
+                 with_data_state: bool = False) -> Any:
+  """`restore(config, checkpointer)` on a workdir's config and checkpoints: the one loader of
+  the evaluation and picture entry points. A run of another kind (`mismatch(config)` returns a
+  reason, worded to follow the workdir's name) or one with no checkpoint yet is one
+  `UsageError`; any other error inside `restore` is a bug and keeps its traceback."""
+  config = read_workdir_config(workdir)
+  reason = mismatch(config)
+  if reason:
+    raise UsageError(f"{workdir} {reason}")
+  checkpointer = Checkpointer(workdir, with_data_state=with_data_state)
+  try:
+    return restore(config, checkpointer)
+  except NoCheckpointError as e:
+    raise UsageError(f"{workdir} {e}") from None
+  finally:
+    checkpointer.close()
