@@ -15,14 +15,15 @@
 import ml_collections
 
 from configs.distributed import distributed_config
-from s3ta_jax.impala import agents
+from s3ta_jax.agent import agent_config
+from s3ta_jax.impala import tiny_agent
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "Breakout"         # Any of the 57 games ('ms_pacman', 'MsPacman', ...) or 'catch'.
   # The agent's own config (s3ta_jax/agent.py): --config.agent.kind=lstm, --config.agent.core_lstm=64.
-  c.agent = agents.agent_config("paper")
+  c.agent = agent_config("paper")
   c.episodic_life = False         # The paper does not end episodes on life loss.
   c.seed = 0
   c.workdir = ""
@@ -69,7 +70,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   if arg == "catch":
     c.env_name = "catch"
-    c.agent = agents.agent_config("tiny")
+    c.agent = tiny_agent.tiny_config()
     c.batch_size = 16
     c.unroll_length = 20
     c.learning_rate = 1e-3
@@ -87,7 +88,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     # the ConvLSTM, which Adam's steps blow up (part 5); LayerNorm on O_vis with a random content
     # query bias, so maps start content-driven; LayerNorm on the policy LSTM's input; heads read
     # the LSTM directly, as in the LSTM baseline.
-    c.agent = agents.agent_config("small")
+    c.agent = agent_config("small")
     c.agent.update(dict(center_answers="running", vision_lstm=False, vision_norm=True,
                         query_bias_std=0.5, core_input_norm=True, head_hidden=0))
     c.optimizer = "adam"

@@ -21,7 +21,8 @@ from absl import app, flags
 
 from common.cli import run_main
 from common.errors import UsageError
-from s3ta_jax.impala import agents, catch_env, learner
+from s3ta_jax.agent import agent_config
+from s3ta_jax.impala import agents, catch_env, learner, tiny_agent
 
 
 def make_batch(rng, batch: int, height: int, width: int):
@@ -41,7 +42,8 @@ def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
-  agent = agents.build(agents.agent_config(f.agent), 3)
+  config = tiny_agent.tiny_config() if f.agent == "tiny" else agent_config(f.agent)
+  agent = agents.build(config, 3)
   height, width = agent.frame_shape
   optimizer = learner.make_optimizer(ml_collections.ConfigDict(dict(
       optimizer=f.optimizer, learning_rate=f.learning_rate, eps=f.eps, decay=f.decay, momentum=0.0,

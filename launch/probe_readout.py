@@ -33,6 +33,7 @@ from ml_collections import config_flags
 
 from common.cli import run_main
 from common.errors import UsageError
+from s3ta_jax.agent import agent_config
 from s3ta_jax.impala import agents, envs
 
 _WALL = 5  # Side walls of the 84-pixel-wide Breakout frame.
@@ -142,7 +143,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  config_flags.DEFINE_config_dict("agent", agents.agent_config("small"),
+  config_flags.DEFINE_config_dict("agent", agent_config("small"),
                                   "The small agent config; set fields as --agent.kind=no_attention.")
   flags.DEFINE_float("learning_rate", 5e-4, "Adam learning rate (the :cpu config's).")
   flags.DEFINE_integer("batch_size", 32, "Sequences per update.")

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from s3ta_jax.agent import agent_config
 from s3ta_jax.impala import agents, diagnostics
 
 
@@ -23,7 +24,7 @@ def test_gate_preactivations_reproduce_the_flax_cell():
 
 
 def _small(kind):
-  config = agents.agent_config("small")
+  config = agent_config("small")
   config.kind = kind
   agent = agents.build(config, num_actions=3)  # Catch's three actions.
   return agent, agent.init_params(jax.random.PRNGKey(0))
@@ -54,7 +55,7 @@ def test_huge_core_input_weights_saturate_the_gates_and_flatten_the_value():
 def test_sharp_queries_give_peaked_attention():
   agent, params = _small("fixed_query")
   queries = params["params"]["fixed_queries"]
-  ck = agents.agent_config("small").key_channels
+  ck = agent_config("small").key_channels
   # Only the basis channel cos(pi i/h) cos(pi j/w) (index 1 * (U+V) + 1), whose unique maximum is
   # at (0, 0) with the next value >= 0.04 below: logits 1e3 times it give one-hot maps.
   sharp = jnp.zeros_like(queries).at[:, ck + 9].set(1e3)

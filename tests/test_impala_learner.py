@@ -6,7 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from s3ta_jax.agent import agent_config
 from s3ta_jax.impala import agents, learner as learner_lib
+from s3ta_jax.impala import tiny_agent as tiny_agent_lib
 
 
 def _softmax(x):
@@ -141,7 +143,7 @@ def random_batch(agent, batch, unroll, seed):
 
 
 def tiny_agent(num_actions=3):
-  cfg = agents.agent_config("tiny")
+  cfg = tiny_agent_lib.tiny_config()
   cfg.update(dict(frame_height=12, frame_width=10, channels=4, hidden=8))
   return agents.build(cfg, num_actions)
 
@@ -190,7 +192,7 @@ def test_attention_health_matches_numpy_per_head():
 
 
 def _centred_s3ta(rate):
-  cfg = agents.agent_config("small")
+  cfg = agent_config("small")
   cfg.update(dict(frame_height=24, frame_width=20, conv_channels=(4, 8), conv_lstm_channels=12,
                   query_hidden=(8,), answer_hidden=(8,), core_lstm=8, head_hidden=8,
                   center_answers="running", answer_mean_rate=rate))

@@ -1,7 +1,7 @@
-"""Builds the agent an agent config describes: `s3ta_jax.agent` (S3TA and its baselines) or the
-tiny stand-in (`kind="tiny"`).
+"""The agent as the actor and learner use it: `s3ta_jax.agent` (S3TA, its ablations and
+baselines) or the tiny stand-in (`kind="tiny"`), behind one small interface.
 
-The actor and learner only use `Agent` below, so the observation size the actors render follows
+The actor and learner only use `ImpalaAgent`, so the observation size the actors render follows
 the agent config (paper: full 210x160 RGB frames, App. A.1.1; small: smaller frames).
 """
 from __future__ import annotations
@@ -15,10 +15,9 @@ import ml_collections
 from s3ta_jax import agent as s3ta_agent
 from s3ta_jax.impala import tiny_agent
 
-AGENT_SIZES = ("paper", "small", "tiny")
 
-
-class Agent(NamedTuple):
+class ImpalaAgent(NamedTuple):
+  """A flax agent module with its config, action count and the calls the actor-learner makes."""
   config: ml_collections.ConfigDict
   num_actions: int
   module: Any                         # flax module with `step` and `unroll` methods
@@ -55,23 +54,16 @@ def frame_shape(config) -> tuple[int, int]:
   return int(config.frame_height), int(config.frame_width)
 
 
-def agent_config(size: str) -> ml_collections.ConfigDict:
-  """The agent config for `size`: 'paper' (Table 3), 'small' (S3TA at CPU size) or 'tiny'."""
-  if size == "tiny":
-    return tiny_agent.agent_config()
-  if size in ("paper", "small"):
-    return s3ta_agent.agent_config(size)
-  raise ValueError(f"unknown agent size {size!r}; use one of {AGENT_SIZES}.")
-
-
 def _library(config):
   return tiny_agent if config.get("kind") == "tiny" else s3ta_agent
 
 
-def build(config: ml_collections.ConfigDict, num_actions: int) -> Agent:
+def build(config: ml_collections.ConfigDict, num_actions: int) -> ImpalaAgent:
+  """The agent an agent config describes: `s3ta_agent.agent_config(...)` or
+  `tiny_agent.tiny_config()`, for an environment's action count."""
   lib = _library(config)
   module = lib.make_agent(config, num_actions)
-  return Agent(config=config, num_actions=num_actions, module=module,
-               initial_state=lambda b: lib.initial_state(config, b),
-               init_params=lambda rng: lib.init_params(module, config, rng),
-               frame_shape=frame_shape(config))
+  return ImpalaAgent(config=config, num_actions=num_actions, module=module,
+                     initial_state=lambda b: lib.initial_state(config, b),
+                     init_params=lambda rng: lib.init_params(module, config, rng),
+                     frame_shape=frame_shape(config))

@@ -140,7 +140,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
                                   "vision_cell_saturated", "vision_spread")}
   objects = {name: [] for name in ("ball_attention", "ball_cells", "paddle_attention",
                                    "paddle_cells")}
-  is_catch = envs_lib._norm(env_name) == "catch"
+  is_catch = envs_lib.is_catch(env_name)
   unit_max = None
   env.async_reset()
   try:

@@ -84,10 +84,15 @@ class AtariEnvs:
     self._env.close()
 
 
+def is_catch(name: str) -> bool:
+  """Whether `name` asks for the rendered Catch check rather than an Atari game."""
+  return _norm(name) == "catch"
+
+
 def make_envs(name: str, num_envs: int, batch_size: int, img_height: int, img_width: int,
               episodic_life: bool = False, seed: int = 0, **kwargs):
   """`name` is an Atari game, or 'catch' for the rendered Catch check."""
-  if _norm(name) == "catch":
+  if is_catch(name):
     from s3ta_jax.impala.catch_env import CatchEnvs
     return CatchEnvs(num_envs, batch_size, img_height, img_width, seed=seed)
   return AtariEnvs(name, num_envs, batch_size, img_height, img_width, episodic_life, seed,

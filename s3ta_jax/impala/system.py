@@ -70,7 +70,7 @@ def env_factory(config, frame_shape, actor_index: int) -> Callable:
   def make():
     return envs_lib.make_envs(config.env_name, a.num_envs, a.env_batch_size, frame_shape[0],
                               frame_shape[1], episodic_life=config.episodic_life, seed=seed,
-                              **({} if envs_lib._norm(config.env_name) == "catch"
+                              **({} if envs_lib.is_catch(config.env_name)
                                  else dict(num_threads=a.env_threads)))
   return make
 

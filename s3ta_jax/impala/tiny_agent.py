@@ -9,21 +9,15 @@ both return (AgentOutput, new_state); reset[t] zeroes the state before obs[t] is
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-
-class AgentOutput(NamedTuple):
-  logits: jax.Array     # [..., A]
-  value: jax.Array      # [...]
-  attention: jax.Array  # [..., heads, h, w]; a dummy single uniform map here.
+from s3ta_jax.agent import AgentOutput  # Its attention here: a dummy [..., 1, 1, 1] map.
 
 
-def agent_config() -> ml_collections.ConfigDict:
+def tiny_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       kind="tiny", frame_height=40, frame_width=32, channels=16, hidden=64))
 
