@@ -76,7 +76,7 @@ def main(argv):
     start = time.time()
     returns = evaluation.evaluate(agent, params, config.env_name, _EPISODES.value,
                                   greedy=mode == "greedy", seed=_SEED.value,
-                                  max_steps=_MAX_STEPS.value, reward_clip=config.reward_clip)
+                                  max_steps=_MAX_STEPS.value)
     mean = float(np.mean(returns))
     hns = human_scores.human_normalized(config.env_name, mean)
     hns_text = f"{100 * hns:.1f}%" if hns is not None else "n/a (not an Atari-57 game)"

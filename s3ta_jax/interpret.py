@@ -180,22 +180,6 @@ def num_basis_channels(config) -> int:
   return basis_lib.num_channels(config.basis_even, config.basis_odd)
 
 
-def step_with_internals(agent):
-  """jitted (params, obs, prev_action, prev_reward, first, state) -> (out, new_state, queries,
-  keys); queries/keys are None for agents that have none (the baselines, l2_keys)."""
-
-  @jax.jit
-  def step(params, obs, prev_action, prev_reward, first, state):
-    (out, new_state), variables = agent.module.apply(
-        params, obs, prev_action, prev_reward, first, state, method="step",
-        mutable=["intermediates"])
-    inter = variables["intermediates"]
-    get = lambda name: inter[name][0] if name in inter else None
-    return out, new_state, get("queries"), get("keys")
-
-  return step
-
-
 def score_fn(agent, params, state, prev_action, prev_reward, first):
   """`saliency`'s score for a recurrent agent: one step from `state` (batch 1) for K frames."""
 
@@ -214,54 +198,45 @@ def record(agent, params, env_name: str, steps: int, seed: int = 0, greedy: bool
            keep_inputs: bool = False) -> dict:
   """Plays `steps` agent steps of one game (a new game after each end) and keeps what each saw.
 
-  Returns numpy arrays over the agent steps (terminal observations are not agent steps):
+  Steps the game through `impala.rollout.Rollout`, so the agent is fed as in training. Returns
+  numpy arrays over the agent steps (terminal observations are not agent steps):
     frames [S, H, W, 3] uint8, attention [S, N, h, w], contribution [S, N, h, w] (what/where,
     eq. 11; zeros for agents without queries), action [S], value [S], reward [S] (the reward
     that arrived with each frame), first [S], and `saliency`: {step: (policy, value, centres)}
     for the agent steps in `saliency_steps`. With `keep_inputs`, also `inputs`: per step the
-    (state, prev_action, prev_reward, first) it was called with (batch 1), to replay a step.
+    (state, prev_action, prev_reward, reset) it was fed (batch 1), to replay a step.
   """
   from s3ta_jax.impala import envs as envs_lib
+  from s3ta_jax.impala.rollout import Rollout
   h, w = agent.frame_shape
   env = envs_lib.make_envs(env_name, 1, 1, h, w, episodic_life=False, seed=seed)
-  step = step_with_internals(agent)
-  state = agent.initial_state(1)
-  action, first, pending = np.zeros(1, np.int32), np.ones(1, bool), 0.0
   key = jax.random.PRNGKey(seed)
   keep = {k: [] for k in ("frames", "attention", "contribution", "action", "value", "reward",
                           "first")}
   sal, inputs = {}, []
-  env.async_reset()
   try:
+    rollout = Rollout(agent, env, greedy=greedy, with_intermediates=True)
     while len(keep["frames"]) < steps:
-      ts = env.recv()
-      if ts.done[0]:  # Terminal observation, not an agent step; its reward starts the next game.
-        first, action, pending = np.ones(1, bool), np.zeros(1, np.int32), float(ts.reward[0])
-        env.send(action, ts.env_id)
+      key, sub = jax.random.split(key)
+      s = rollout.step(params, sub)
+      if not s.valid[0]:  # A terminal observation, not an agent step.
         continue
-      arrived = pending if first[0] else float(ts.reward[0])
-      prev_reward = np.array([0.0 if first[0] else np.clip(arrived, -1.0, 1.0)], np.float32)
       if len(keep["frames"]) in saliency_steps:
-        score = score_fn(agent, params, state, action, prev_reward, first)
-        sal[len(keep["frames"])] = saliency(score, ts.obs[0], stride=saliency_stride)
+        score = score_fn(agent, params, s.state_before, *s.inputs)
+        sal[len(keep["frames"])] = saliency(score, s.obs[0], stride=saliency_stride)
       if keep_inputs:
-        inputs.append((state, action, prev_reward, first))
-      out, state, queries, keys = step(params, ts.obs, action, prev_reward, first, state)
-      weights = np.asarray(out.attention)
+        inputs.append((s.state_before, *s.inputs))
+      weights = np.asarray(s.output.attention)
+      queries, keys = (s.intermediates.get(name, (None,))[0] for name in ("queries", "keys"))
       if queries is not None:
         contribution = what_where(queries, keys, weights, num_basis_channels(agent.config))
       else:
         contribution = np.zeros_like(weights)
-      key, sub = jax.random.split(key)
-      for name, value in (("frames", ts.obs[0]), ("attention", weights[0]),
-                          ("contribution", contribution[0]), ("value", np.asarray(out.value)[0]),
-                          ("reward", arrived), ("first", first[0])):
+      for name, value in (("frames", s.obs[0]), ("attention", weights[0]),
+                          ("contribution", contribution[0]), ("value", np.asarray(s.output.value)[0]),
+                          ("reward", float(s.reward[0])), ("first", bool(s.first[0])),
+                          ("action", s.action[0])):
         keep[name].append(value)
-      action = np.asarray(jnp.argmax(out.logits, -1) if greedy
-                          else jax.random.categorical(sub, out.logits)).astype(np.int32)
-      keep["action"].append(action[0])
-      env.send(action, ts.env_id)
-      first = np.zeros(1, bool)
   finally:
     env.close()
   result = {k: np.stack(v) for k, v in keep.items()}
@@ -291,7 +266,7 @@ def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
   h, w = agent.frame_shape
   rec = record(agent, params, "catch", steps, seed=seed, keep_inputs=True)
   frames, maps, inputs = rec["frames"], rec["attention"], rec["inputs"]  # [S, H, W, 3], [S, N, ..]
-  step = step_with_internals(agent)
+  step = jax.jit(agent.step)
   mh, mw = maps.shape[-2:]
   head = int(np.argmax(maps.reshape(len(maps), maps.shape[1], -1).max(-1).mean(0)))
   ball = (frames[..., 0] > 0)  # catch_env draws the ball red + blue, the paddle green + blue.
@@ -317,9 +292,9 @@ def ball_following(agent, params, steps: int = 300, seed: int = 0) -> dict:
     rows = ball_rows == grid_row[s]
     cols = pix_cols == new_col
     edited[np.ix_(rows, cols, [0, 2])] = 255
-    state, action, prev_reward, first_s = inputs[s]
-    is_first.append(bool(first_s[0]))
-    out, _, _, _ = step(params, edited[None], action, prev_reward, first_s, state)
+    state, prev_action, prev_reward, reset = inputs[s]
+    is_first.append(bool(reset[0]))
+    out, _ = step(params, edited[None], prev_action, prev_reward, reset, state)
     moved = np.asarray(out.attention)[0, head]
     new_ball = np.zeros((h, w), bool)
     new_ball[np.ix_(rows, cols)] = True

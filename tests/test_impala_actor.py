@@ -83,6 +83,7 @@ class CountingAgent:
   """State = steps since reset; logits expose (state after step, frame counter k, prev inputs)."""
   frame_shape = (4, 3)
   num_actions = 5
+  reward_clip = 1.0
 
   def initial_state(self, b):
     return (jnp.zeros((b, 1)), jnp.zeros((b, 2)))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from s3ta_jax.agent import agent_config
-from s3ta_jax.impala import agents, learner as learner_lib
+from s3ta_jax.impala import agents, learner as learner_lib, rollout
 from s3ta_jax.impala import tiny_agent as tiny_agent_lib
 
 
@@ -63,16 +63,6 @@ def test_vtrace_loss_matches_numpy_recursion():
   np.testing.assert_allclose(float(loss), pg + base + ent, rtol=1e-4)
   spread = sum(abs(values[t, i] - values[t].mean()) for t in range(t1 - 1) for i in range(b))
   np.testing.assert_allclose(float(m["value_spread"]), spread, rtol=1e-4)
-
-
-def test_agent_inputs_zero_after_reset_and_clip_reward():
-  traj = dict(first=jnp.array([[True], [False], [True]]),
-              reward=jnp.array([[5.0], [-3.0], [0.5]]),
-              prev_action=jnp.array([[2], [1], [3]]))
-  prev_action, prev_reward, reset = learner_lib.agent_inputs(traj)
-  np.testing.assert_array_equal(prev_action[:, 0], [0, 1, 0])
-  np.testing.assert_array_equal(prev_reward[:, 0], [0.0, -1.0, 0.0])
-  np.testing.assert_array_equal(reset[:, 0], [True, False, True])
 
 
 def _opt_config(mode="global_norm", clip=1e9):
@@ -215,7 +205,8 @@ def test_running_answer_mean_follows_a_numpy_ema_of_the_batch_means():
     expected = np.zeros_like(params0["answer_stats"]["mean"])
     for n, (traj, init) in enumerate(batches):
       local = learner_lib.to_local(params)
-      prev_action, prev_reward, reset = learner_lib.agent_inputs(traj)
+      prev_action, prev_reward, reset = rollout.agent_inputs(
+          traj["first"], traj["reward"], traj["prev_action"], agent.reward_clip)
       _, v = agent.module.apply(local, traj["obs"], prev_action, prev_reward, reset, init,
                                 method="unroll", mutable=["intermediates"])
       batch_mean = np.asarray(v["intermediates"]["answers"][0]).reshape(

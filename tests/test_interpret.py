@@ -1,13 +1,15 @@
 """Interpretability tools (s3ta_jax/interpret.py) against numpy references and closed forms."""
 import math
 import sys
-from typing import NamedTuple
 
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
 from s3ta_jax import interpret
+from s3ta_jax.agent import AgentOutput
+from s3ta_jax.impala import agents
 
 
 def test_upsample_puts_each_pixel_in_the_cell_of_its_stride():
@@ -102,12 +104,6 @@ def test_saliency_of_a_linear_model_matches_the_closed_form_and_is_zero_where_ig
   assert far.any() and (policy[far] < 1e-6 * policy.max()).all()
 
 
-class _Out(NamedTuple):
-  logits: jnp.ndarray
-  value: jnp.ndarray
-  attention: jnp.ndarray
-
-
 class _SeeingModule:
   """Attention = the red (ball) pixels pooled into an 11x11 map, or a fixed map; policy: stay."""
 
@@ -116,8 +112,8 @@ class _SeeingModule:
     rows = interpret.cell_of_pixel(84, 11)
     self.pool = jnp.asarray((rows[:, None] == np.arange(11)[None]).astype(np.float32))  # [84, 11]
 
-  def apply(self, params, obs, prev_action, prev_reward, first, state, method, mutable):
-    del params, prev_action, prev_reward, first, method, mutable
+  def apply(self, params, obs, prev_action, prev_reward, first, state, method, mutable=()):
+    del params, prev_action, prev_reward, first, method
     b = obs.shape[0]
     if self.follows_ball:
       red = (obs[..., 0] > 0).astype(jnp.float32)
@@ -125,18 +121,13 @@ class _SeeingModule:
     else:
       maps = jnp.zeros((b, 11, 11)).at[:, 5, 5].set(1.0) + 1e-6
     maps = maps / maps.sum((1, 2), keepdims=True)
-    out = _Out(jnp.zeros((b, 3)).at[:, 1].set(1.0), jnp.zeros(b), maps[:, None])
-    return (out, state), {"intermediates": {}}
+    out = AgentOutput(jnp.zeros((b, 3)).at[:, 1].set(1.0), jnp.zeros(b), maps[:, None])
+    return ((out, state), {"intermediates": {}}) if mutable else (out, state)
 
 
-class _Agent:
-  frame_shape = (84, 84)
-
-  def __init__(self, follows_ball):
-    self.module = _SeeingModule(follows_ball)
-
-  def initial_state(self, b):
-    return jnp.zeros((b, 1))
+def _Agent(follows_ball):
+  return agents.ImpalaAgent(ml_collections.ConfigDict(), 3, _SeeingModule(follows_ball),
+                            lambda b: jnp.zeros((b, 1)), None, (84, 84))
 
 
 def test_ball_following_scores_a_map_on_the_ball_and_a_fixed_map():

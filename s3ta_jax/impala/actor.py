@@ -1,14 +1,13 @@
 """Actor threads (Sebulba style): step a batch of async envs, run the policy on the actor device, emit unrolls.
 
-Each `recv` returns `batch_size` of the `num_envs` environments; the actor gathers their recurrent
-states, samples actions with one jitted policy step, sends the actions back at once (so envpool
-steps those envs while the actor does its bookkeeping and the next batch is inferred), and writes
-the timesteps into per-env buffers. Every env emits an unroll of T+1 timesteps each T steps; the
-last timestep of one unroll is the first of the next (it only bootstraps V-trace).
+Each `recv` returns `batch_size` of the `num_envs` environments; the actor steps them through the
+shared `rollout.Rollout` (one jitted policy step, actions sent back at once, so envpool steps those
+envs while the actor does its bookkeeping and the next batch is inferred), and writes the agent
+timesteps into per-env buffers. Every env emits an unroll of T+1 timesteps each T steps; the last
+timestep of one unroll is the first of the next (it only bootstraps V-trace).
 
-Terminal observations (`done`) are not agent timesteps: their reward is carried into the first
-timestep of the next episode (`first=True`), as in IMPALA's environment wrapper, so every stored
-transition is a real one and `first[t]` both resets the agent and zeroes the discount into t.
+Terminal observations are not agent timesteps (`rollout.py`), so every stored transition is a
+real one and `first[t]` both resets the agent and zeroes the discount into t.
 """
 from __future__ import annotations
 
@@ -19,10 +18,10 @@ import traceback
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from s3ta_jax.impala.env_types import ACTION_REPEAT
+from s3ta_jax.impala.rollout import Rollout
 
 
 class TrajectoryBuilder:
@@ -108,25 +107,6 @@ class EpisodeLog:
     return out
 
 
-def make_policy_step(agent, greedy: bool = False):
-  """jitted: gather the batch's states, one agent step, sample, scatter states back (masked)."""
-
-  def policy_step(params, state_all, env_ids, obs, prev_action, prev_reward, reset, valid, rng):
-    state = jax.tree.map(lambda s: s[env_ids], state_all)
-    out, new = agent.step(params, obs, prev_action, prev_reward, reset, state)
-    if greedy:
-      action = jnp.argmax(out.logits, -1).astype(jnp.int32)
-    else:
-      action = jax.random.categorical(rng, out.logits).astype(jnp.int32)
-    # Terminal observations are not agent steps: their states stay as they were.
-    new = jax.tree.map(
-        lambda n, o: jnp.where(valid.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, state)
-    state_all = jax.tree.map(lambda s, n: s.at[env_ids].set(n), state_all, new)
-    return action, out.logits, state_all, state
-
-  return jax.jit(policy_step, donate_argnums=(1,))
-
-
 class Actor:
   """One actor thread: its own envs, per-env recurrent state, unrolls into `out_queue`.
 
@@ -135,11 +115,10 @@ class Actor:
 
   def __init__(self, actor_id: int, agent, make_env: Callable[[], Any], params: ParamStore,
                out_queue: queue.Queue, unroll_length: int, device, seed: int,
-               stop: threading.Event, episodes: EpisodeLog, reward_clip: float = 1.0):
+               stop: threading.Event, episodes: EpisodeLog):
     self.actor_id, self.agent, self.make_env = actor_id, agent, make_env
     self.params, self.queue, self.unroll_length = params, out_queue, unroll_length
     self.device, self.seed, self.stop, self.episodes = device, seed, stop, episodes
-    self.reward_clip = reward_clip
     self.error: BaseException | None = None
     self.error_text = ""
     self.env_steps = 0  # Agent steps taken (x ACTION_REPEAT frames).
@@ -171,24 +150,11 @@ class Actor:
       env.close()
 
   def _loop(self, env, max_steps):
-    agent, n = self.agent, env.num_envs
-    if tuple(env.obs_shape[:2]) != tuple(agent.frame_shape) or env.num_actions != agent.num_actions:
-      raise ValueError(f"env gives {env.obs_shape} frames and {env.num_actions} actions but the "
-                       f"agent expects {agent.frame_shape} and {agent.num_actions}; build both "
-                       "from the same config.")
-    policy = make_policy_step(agent)
-    # Separate host copies per leaf: the agent may share one zeros buffer between leaves,
-    # which a donated argument must not do.
-    state_all = jax.device_put(jax.tree.map(np.array, agent.initial_state(n)), self.device)
-    builder = TrajectoryBuilder(n, self.unroll_length, env.obs_shape, env.num_actions,
-                                jax.tree.map(np.asarray, agent.initial_state(1)))
+    rollout = Rollout(self.agent, env, self.device)
+    builder = TrajectoryBuilder(env.num_envs, self.unroll_length, env.obs_shape, env.num_actions,
+                                jax.tree.map(np.asarray, self.agent.initial_state(1)))
     rng = jax.device_put(jax.random.PRNGKey(self.seed), self.device)
-    was_done = np.ones(n, bool)  # The first observation after reset starts an episode.
-    pending_reward = np.zeros(n, np.float32)
-    last_action = np.zeros(n, np.int32)
-    ep_return, ep_length = np.zeros(n, np.float64), np.zeros(n, np.int64)
     version, local_params = -2, None
-    env.async_reset()
     steps = 0
     while not self.stop.is_set() and (max_steps is None or steps < max_steps):
       params, v = self.params.get()
@@ -200,35 +166,16 @@ class Actor:
             jax.tree.map(lambda x: x.addressable_shards[0].data
                          if isinstance(x, jax.Array) else x, params), self.device)
         version = v
-      ts = env.recv()
-      ids = ts.env_id
-      valid = ~ts.done
-      first = was_done[ids]
-      reward = np.where(first, pending_reward[ids], ts.reward).astype(np.float32)
-      prev_action = np.where(first, 0, last_action[ids]).astype(np.int32)
-      prev_reward = np.where(first, 0.0, np.clip(reward, -self.reward_clip, self.reward_clip))
       rng, key = jax.random.split(rng)
-      action, logits, state_all, before = policy(
-          local_params, state_all, ids, ts.obs, prev_action, prev_reward.astype(np.float32),
-          first, valid, key)
-      action = np.asarray(action)
-      env.send(action, ids)  # Envs step while we do the bookkeeping below.
-      logits = np.asarray(logits)
-
-      ep_return[ids] += ts.reward
-      ep_length[ids] += valid
-      over = ids[ts.done & ts.game_over]
-      if len(over):
-        self.episodes.add(ep_return[over], ep_length[over])
-        ep_return[over], ep_length[over] = 0.0, 0
-      vi = np.nonzero(valid)[0]
+      s = rollout.step(local_params, key)
+      if len(s.game_over_ids):
+        self.episodes.add(s.game_returns, s.game_lengths)
+      vi = np.nonzero(s.valid)[0]
+      prev_action = np.asarray(s.inputs[0])
       trajs = builder.add(
-          ids[vi], lambda: jax.tree.map(lambda x: np.asarray(x)[vi], before),
-          obs=ts.obs[vi], first=first[vi], prev_action=prev_action[vi], reward=reward[vi],
-          action=action[vi], logits=logits[vi])
-      last_action[ids[vi]] = action[vi]
-      was_done[ids] = ts.done
-      pending_reward[ids[~valid]] = ts.reward[~valid]
+          s.env_id[vi], lambda: jax.tree.map(lambda x: np.asarray(x)[vi], s.state_before),
+          obs=s.obs[vi], first=s.first[vi], prev_action=prev_action[vi], reward=s.reward[vi],
+          action=s.action[vi], logits=np.asarray(s.output.logits)[vi])
       self.env_steps += len(vi)
       steps += 1
       for traj in trajs:

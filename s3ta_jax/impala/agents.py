@@ -24,9 +24,18 @@ class ImpalaAgent(NamedTuple):
   initial_state: Callable[[int], Any]  # batch_size -> state pytree of zeros
   init_params: Callable[[jax.Array], Any]
   frame_shape: tuple[int, int]         # (H, W) the environments must render
+  # The previous reward is fed clipped to [-reward_clip, reward_clip] (`rollout.agent_inputs`).
+  reward_clip: float = 1.0
 
   def step(self, params, obs, prev_action, prev_reward, reset, state):
     return self.module.apply(params, obs, prev_action, prev_reward, reset, state, method="step")
+
+  def step_with_intermediates(self, params, obs, prev_action, prev_reward, reset, state):
+    """`step`'s (outputs, state) and the intermediates the agent sows (maps, queries, gates)."""
+    (out, new_state), variables = self.module.apply(
+        params, obs, prev_action, prev_reward, reset, state, method="step",
+        mutable=["intermediates"])
+    return out, new_state, variables["intermediates"]
 
   def unroll(self, params, obs, prev_action, prev_reward, reset, state):
     return self.module.apply(params, obs, prev_action, prev_reward, reset, state,
@@ -58,7 +67,8 @@ def _library(config):
   return tiny_agent if config.get("kind") == "tiny" else s3ta_agent
 
 
-def build(config: ml_collections.ConfigDict, num_actions: int) -> ImpalaAgent:
+def build(config: ml_collections.ConfigDict, num_actions: int,
+          reward_clip: float = 1.0) -> ImpalaAgent:
   """The agent an agent config describes: `s3ta_agent.agent_config(...)` or
   `tiny_agent.tiny_config()`, for an environment's action count."""
   lib = _library(config)
@@ -66,4 +76,10 @@ def build(config: ml_collections.ConfigDict, num_actions: int) -> ImpalaAgent:
   return ImpalaAgent(config=config, num_actions=num_actions, module=module,
                      initial_state=lambda b: lib.initial_state(config, b),
                      init_params=lambda rng: lib.init_params(module, config, rng),
-                     frame_shape=frame_shape(config))
+                     frame_shape=frame_shape(config), reward_clip=reward_clip)
+
+
+def for_run(config: ml_collections.ConfigDict, num_actions: int) -> ImpalaAgent:
+  """The agent of a `launch.atari` run config: its `agent` config, fed rewards clipped at the
+  run's `reward_clip` (the one place that field reaches the agent's inputs)."""
+  return build(config.agent, num_actions, reward_clip=config.reward_clip)

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala.rollout import Rollout
 
 SATURATED = 4.0
 CELL_SATURATED = 3.0
@@ -97,20 +98,16 @@ def _core_input(intermediates):
 
 def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
             seed: int = 0) -> dict:
-  """Plays `steps` agent steps in `num_envs` games with sampled actions; returns the means of
-  value_std, gate_saturation, ... (module docstring) over non-terminal steps."""
+  """Plays `steps` agent steps in `num_envs` games with sampled actions (through the shared
+  `rollout.Rollout`); returns the means of value_std, gate_saturation, ... (module docstring)
+  over non-terminal steps."""
   h, w = agent.frame_shape
-  env = envs_lib.make_envs(env_name, num_envs, num_envs, h, w, episodic_life=False,
-                           seed=seed + 20_000)
   cell = params["params"].get("core")
   forget_bias = agent.config.get("conv_lstm_forget_bias", 1.0)
 
   @jax.jit
-  def step(params, obs, prev_action, prev_reward, first, state, key):
-    (out, new_state), variables = agent.module.apply(
-        params, obs, prev_action, prev_reward, first, state, method="step",
-        mutable=["intermediates"])
-    core_in = _core_input(variables["intermediates"])
+  def step_stats(params, out, intermediates, state, new_state, first):
+    core_in = _core_input(intermediates)
     if cell is None or core_in is None:
       saturated = jnp.full((num_envs,), jnp.nan)
       spread, unit_max = jnp.nan, jnp.zeros((0,))
@@ -125,15 +122,9 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     has_maps = heads and mh * mw > 1  # The tiny agent's maps are 1x1 dummies.
     attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
                      else jnp.full((num_envs,), jnp.nan))
-    vision = _vision_stats(variables["intermediates"], new_state, forget_bias, num_envs)
-    action = jax.random.categorical(key, out.logits).astype(jnp.int32)
-    return (action, new_state, out.value, saturated, attention_max, spread, unit_max,
-            out.attention, vision)
+    vision = _vision_stats(intermediates, new_state, forget_bias, num_envs)
+    return saturated, attention_max, spread, unit_max, vision
 
-  state = agent.initial_state(num_envs)
-  action = np.zeros(num_envs, np.int32)
-  reward = np.zeros(num_envs, np.float32)
-  first = np.ones(num_envs, bool)
   key = jax.random.PRNGKey(seed)
   value_std, saturation, attention_max, input_spread = [], [], [], []
   vision = {name: [] for name in ("vision_gate_saturation", "vision_cell_abs",
@@ -142,18 +133,18 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
                                    "paddle_cells")}
   is_catch = envs_lib.is_catch(env_name)
   unit_max = None
-  env.async_reset()
+  env = envs_lib.make_envs(env_name, num_envs, num_envs, h, w, episodic_life=False,
+                           seed=seed + 20_000)
   try:
+    rollout = Rollout(agent, env, with_intermediates=True)
     for _ in range(steps):
-      ts = env.recv()
-      order = np.argsort(ts.env_id)  # Sync mode returns every env, in any order.
-      obs, done = ts.obs[order], ts.done[order]
       key, sub = jax.random.split(key)
-      new_action, new_state, value, sat, att, spread, step_max, maps, step_vision = step(
-          params, obs, action, np.clip(reward, -1.0, 1.0), first, state, sub)
-      live = ~done  # A terminal observation is not an agent step (as in the actor).
+      s = rollout.step(params, sub)
+      sat, att, spread, step_max, step_vision = step_stats(
+          params, s.output, s.intermediates, s.state_before, s.state_after, s.first)
+      live = s.valid  # A terminal observation is not an agent step.
       if live.sum() > 1:
-        value_std.append(np.std(np.asarray(value)[live]))
+        value_std.append(np.std(np.asarray(s.output.value)[live]))
         saturation.append(np.mean(np.asarray(sat)[live]))
         attention_max.append(np.mean(np.asarray(att)[live]))
         input_spread.append(float(spread))
@@ -162,21 +153,14 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
           vision[name].append(v if v.ndim == 0 else v[live].mean(0))
         step_max = np.asarray(step_max)
         unit_max = step_max if unit_max is None else np.maximum(unit_max, step_max)
-        maps = np.asarray(maps)[live]
+        maps = np.asarray(s.output.attention)[live]
         if is_catch and maps.shape[1] and maps.shape[2] * maps.shape[3] > 1:
           uniform = np.full(maps.shape[:1] + (1,) + maps.shape[2:], 1.0 / np.prod(maps.shape[2:]))
           # catch_env draws the ball in red + blue, the paddle in green + blue.
           for name, channel in (("ball", 0), ("paddle", 1)):
-            mask = obs[live][..., channel] > 0
+            mask = s.obs[live][..., channel] > 0
             objects[f"{name}_attention"].append(object_attention_mass(maps, mask).mean(0))
             objects[f"{name}_cells"].append(object_attention_mass(uniform, mask).mean())
-      # Envs at a terminal observation keep their state; they restart next step.
-      state = jax.tree.map(lambda new, old: np.where(
-          live.reshape((-1,) + (1,) * (np.ndim(new) - 1)), new, old), new_state, state)
-      action = np.where(live, np.asarray(new_action), 0).astype(np.int32)
-      reward = np.where(live, ts.reward[order], 0.0).astype(np.float32)
-      first = done
-      env.send(action, np.arange(num_envs, dtype=np.int32))
   finally:
     env.close()
   return dict(value_std=float(np.mean(value_std)), gate_saturation=float(np.mean(saturation)),

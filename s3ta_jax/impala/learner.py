@@ -9,8 +9,9 @@ t = 0..T-1 of an unroll with T+1 timesteps (the last one only bootstraps):
   ent    = - entropy_cost * sum_t H(pi(.|x_t))
 
 summed over time and batch as in the reference implementation (so RMSProp's eps=0.01 and the
-gradient clip keep the paper's meaning whatever the device count). Rewards are clipped to [-1, 1]
-and the discount is zero across episode ends.
+gradient clip keep the paper's meaning whatever the device count). Rewards are clipped to
+[-reward_clip, reward_clip] and the discount is zero across episode ends. The agent is fed the
+inputs the actor fed it (`rollout.agent_inputs`).
 
 Trajectory layout (all time-major, [T+1, B, ...]); timestep t holds the input the agent saw and
 what it did:
@@ -29,6 +30,8 @@ import numpy as np
 import optax
 import rlax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from s3ta_jax.impala.rollout import agent_inputs
 
 TRAJ_KEYS = ("obs", "first", "prev_action", "reward", "action", "logits")
 
@@ -54,17 +57,6 @@ def loss_scale(config) -> float:
   """
   transitions = config.get("loss_transitions", 0)
   return transitions / (config.batch_size * config.unroll_length) if transitions else 1.0
-
-
-def agent_inputs(traj):
-  """The agent's (prev_action, prev_reward, reset) at each timestep, identical in actor and learner.
-
-  After a reset the previous action and reward are zero; rewards are fed clipped.
-  """
-  first = traj["first"]
-  prev_reward = jnp.where(first, 0.0, jnp.clip(traj["reward"], -1.0, 1.0))
-  prev_action = jnp.where(first, 0, traj["prev_action"])
-  return prev_action, prev_reward, first
 
 
 def vtrace_loss(logits, values, behaviour_logits, actions, rewards, first,
@@ -196,7 +188,8 @@ class Learner:
     self.batch_major = NamedSharding(self.mesh, P("batch"))
 
     def loss_fn(params, traj, init_state):
-      prev_action, prev_reward, reset = agent_inputs(traj)
+      prev_action, prev_reward, reset = agent_inputs(traj["first"], traj["reward"],
+                                                     traj["prev_action"], agent.reward_clip)
       out, _, answer_mean = agent.unroll_with_answer_mean(
           params, traj["obs"], prev_action, prev_reward, reset, init_state)
       loss, metrics = vtrace_loss(out.logits, out.value, traj["logits"], traj["action"],

@@ -96,7 +96,7 @@ class Trainer:
                               list(range(jax.local_device_count())))
     check_config(config, jax.process_count(), len(devices))
     self.num_actions = num_actions_of(config, frame_shape)
-    self.agent = agents_lib.build(self.agent_config, self.num_actions)
+    self.agent = agents_lib.for_run(config, self.num_actions)
     self.learner = Learner(self.agent, config, devices, loss_config(config))
     self.local_batch = config.batch_size // jax.process_count()
     self.frames_per_update = config.batch_size * config.unroll_length * ACTION_REPEAT
@@ -136,7 +136,7 @@ class Trainer:
       actor = Actor(i, self.agent, factory, self.param_store, self.queue,
                     self.config.unroll_length, local_device(ids[i % len(ids)]),
                     seed=self.config.seed * 7919 + jax.process_index() * 131 + i,
-                    stop=self.stop, episodes=self.episodes, reward_clip=self.config.reward_clip)
+                    stop=self.stop, episodes=self.episodes)
       self.actors.append(actor.start())
 
   def check_actors(self):

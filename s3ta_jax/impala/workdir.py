@@ -26,7 +26,7 @@ def restore(config, checkpointer):
   if reason := mismatch(config):
     raise ValueError(f"config {reason}")
   frame_shape = agents.frame_shape(config.agent)
-  agent = agents.build(config.agent, system.num_actions_of(config, frame_shape))
+  agent = agents.for_run(config, system.num_actions_of(config, frame_shape))
   params = agent.init_params(jax.random.PRNGKey(0))
   like = dict(params=params, opt_state=learner_lib.make_optimizer(config).init(params),
               frames=np.int64(0), step=np.int64(0))
