@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import jax
 import orbax.checkpoint as ocp
@@ -42,17 +42,37 @@ class Checkpointer:
     if wait:
       self._manager.wait_until_finished()
 
-  def restore(self, like: Any, step: int | None = None, with_data_state: bool = False) -> Any:
-    """The arrays (shaped like `like`), and the data state too when `with_data_state`."""
+  def restore(self, like: Any, step: int | None = None, with_data_state: bool = False,
+              older_layouts: Sequence[tuple[Any, Callable[[Any], Any]]] = ()) -> Any:
+    """The arrays (shaped like `like`), and the data state too when `with_data_state`.
+
+    `older_layouts` are (like, convert) pairs of layouts earlier code saved: a checkpoint that does
+    not restore as `like` is tried as each of them and converted to the current layout.
+    """
     step = self.latest_step() if step is None else step
     if step is None:
       raise NoCheckpointError("has no checkpoint yet; let the run save one first.")
+    try:
+      out = self._restore_as(step, like)
+    except ValueError:  # Orbax's error for a tree that is not the stored one.
+      for older, convert in older_layouts:
+        try:
+          out = self._restore_as(step, older)
+        except ValueError:
+          continue
+        out = (convert(out[0]), out[1])
+        break
+      else:
+        raise
+    return out if with_data_state else out[0]
+
+  def _restore_as(self, step: int, like: Any) -> tuple[Any, dict | None]:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, jax.device_get(like))
     if not self._with_data:
-      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract)), None
     out = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
-    return (out["state"], out["data"]) if with_data_state else out["state"]
+    return out["state"], out["data"]
 
   def close(self):
     self._manager.wait_until_finished()

@@ -19,7 +19,8 @@ and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell)
 content-driven instead of uniform), `center_values` (values minus their spatial mean),
 `vision_lstm=False` (a feed-forward 3x3 conv in place of the ConvLSTM), `conv_lstm_forget_bias`
 (the ConvLSTM's memory at initialisation), `center_answers` ("running": answers minus their
-running mean over training, which the learner keeps in the `answer_stats` collection; the fix
+running mean over training, kept in the non-trained `answer_stats` collection that a training
+unroll updates, as flax's BatchNorm does `batch_stats`; the fix
 that lets the small agent learn Breakout, `configs/s3ta_atari.py:cpu`).
 
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
@@ -121,7 +122,7 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   c.conv_lstm_forget_bias = 1.0
   # Not in the paper: what the answer processor reads of the answers. "none" (the paper): the
   # answers as they are. "running": each answer feature minus its running mean over the
-  # training data (a non-trainable `answer_stats` variable the learner updates after each step
+  # training data (the non-trained `answer_stats` collection, which the learner's unroll updates
   # at `answer_mean_rate`; actors and learner read the same value), so the part every screen
   # shares, which moves with each update of the vision core and queries, does not swamp the few
   # per cent that depend on the screen (docs/notes/2026-12-06-s3ta-learns-part7.md). "batch":
@@ -200,15 +201,13 @@ def answer_size(config) -> int:
   return config.num_heads * (config.conv_lstm_channels - config.key_channels + cs)
 
 
-def update_answer_stats(params, batch_mean: jax.Array, rate: float):
-  """`params` with the running answer mean moved towards `batch_mean` (the mean over a training
-  batch of the flattened answers): by `rate`, or by 1/(n+1) over the first n < 1/rate updates, so
-  the first update sets it to the batch mean."""
-  stats = params["answer_stats"]
+def update_answer_stats(stats, batch_mean: jax.Array, rate: float) -> dict:
+  """The `answer_stats` ({mean, count}) with the running mean moved towards `batch_mean` (the mean
+  over a training batch of the flattened answers): by `rate`, or by 1/(n+1) over the first
+  n < 1/rate updates, so the first update sets it to the batch mean."""
   step = jnp.maximum(rate, 1.0 / (stats["count"] + 1.0))
-  new = {"mean": stats["mean"] + step * (batch_mean - stats["mean"]),
-         "count": stats["count"] + 1.0}
-  return {**params, "answer_stats": new}
+  return {"mean": stats["mean"] + step * (batch_mean - stats["mean"]),
+          "count": stats["count"] + 1.0}
 
 
 def query_size(config) -> int:
@@ -347,10 +346,11 @@ class Agent(nn.Module):
       reward = jnp.clip(reward, -1.0, 1.0)
     return [jax.nn.one_hot(prev_action, self.num_actions), reward[:, None]]
 
-  def _core_step(self, state: AgentState, inputs) -> tuple[AgentState, AgentOutput]:
+  def _core_step(self, state: AgentState, inputs) -> tuple[AgentState, tuple[AgentOutput, Any]]:
     """One step of everything after the vision core, from its output (O_vis, or the baselines'
     encoded frames); resets the policy core's state where `reset` first. The vision state in
-    `state` is passed through: `_vision` has already advanced it."""
+    `state` is passed through: `_vision` has already advanced it. Returns the new state, the
+    outputs and the flattened answers [B, answer_size] as read ([B, 0] for the baselines)."""
     encoded, prev_action, prev_reward, reset = inputs
     c = self.config
     batch = encoded.shape[0]
@@ -367,7 +367,7 @@ class Agent(nn.Module):
         (core_c, core_h), features = self.core((state.core_c, state.core_h), core_in)
         self.sow("intermediates", "policy_core", features)
         state = state._replace(core_c=core_c, core_h=core_h)
-      return state, self._heads(features, attention)
+      return state, (self._heads(features, attention), jnp.zeros((batch, 0), jnp.float32))
 
     o_vis = encoded
     if c.vision_norm:
@@ -404,7 +404,7 @@ class Agent(nn.Module):
       scaled = lambda x: scale * x + (1.0 - scale) * jax.lax.stop_gradient(x)
       answers, weights = attention_lib.spatial_attention(scaled(queries), scaled(keys), values)
       query_inputs = [queries.reshape(batch, -1)]
-    flat_answers = answers.reshape(batch, -1)
+    flat_answers = raw_answers = answers.reshape(batch, -1)
     centering = answer_centering(c)
     if centering == "batch":
       flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
@@ -422,7 +422,8 @@ class Agent(nn.Module):
                     ("answer_processor", core_in), ("policy_core", core_out),
                     ("output_hidden", features)]:
       self.sow("intermediates", name, x)
-    return state._replace(core_c=core_c, core_h=core_h), self._heads(features, weights)
+    return (state._replace(core_c=core_c, core_h=core_h),
+            (self._heads(features, weights), raw_answers))
 
   def _heads(self, features, attention) -> AgentOutput:
     return AgentOutput(logits=self.policy(features), value=self.value_head(features)[..., 0],
@@ -445,12 +446,13 @@ class Agent(nn.Module):
   def step(self, obs, prev_action, prev_reward, reset, state: AgentState):
     """One actor step: obs [B, H, W, 3] uint8 -> (AgentOutput [B, ...], new state)."""
     o_vis, state = self._vision(self._encode(obs)[None], reset[None], state)
-    new_state, out = self._core_step(state, (o_vis[0], prev_action, prev_reward, reset))
+    new_state, (out, _) = self._core_step(state, (o_vis[0], prev_action, prev_reward, reset))
     return out, new_state
 
   def unroll(self, obs, prev_action, prev_reward, reset, state: AgentState):
     """Learner unroll: obs [T, B, H, W, 3] -> (AgentOutput [T, B, ...], final state)."""
     chex.assert_rank(obs, 5)
+    c = self.config
     t, b = obs.shape[:2]
     chex.assert_shape([prev_action, prev_reward, reset], (t, b))
     encoded = self._encode(obs.reshape((t * b,) + obs.shape[2:]), lead=(t, b))
@@ -461,7 +463,15 @@ class Agent(nn.Module):
                    variable_broadcast=["params", "answer_stats"],
                    variable_axes={"intermediates": 0},
                    split_rngs={"params": False})
-    final_state, out = scan(self, state, (o_vis, prev_action, prev_reward, reset))
+    final_state, (out, answers) = scan(self, state, (o_vis, prev_action, prev_reward, reset))
+    if (answer_centering(c) == "running" and self.is_mutable_collection("answer_stats")
+        and not self.is_initializing()):
+      # Not trained: a training unroll (answer_stats mutable, as flax's batch_stats) moves the
+      # running mean towards this batch's mean answer; the learner then averages it over devices.
+      batch_mean = jnp.mean(answers.reshape(-1, answers.shape[-1]), 0)
+      new = update_answer_stats({"mean": self.answer_mean.value, "count": self.answer_count.value},
+                                batch_mean, c.answer_mean_rate)
+      self.answer_mean.value, self.answer_count.value = new["mean"], new["count"]
     return out, final_state
 
   def __call__(self, obs, prev_action, prev_reward, reset, state):

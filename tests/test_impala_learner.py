@@ -6,8 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from common.checkpoint import Checkpointer
 from s3ta_jax.agent import agent_config
-from s3ta_jax.impala import agents, learner as learner_lib, rollout
+from s3ta_jax.impala import agents, learner as learner_lib, rollout, system
 from s3ta_jax.impala import tiny_agent as tiny_agent_lib
 
 
@@ -197,6 +198,10 @@ def test_running_answer_mean_follows_a_numpy_ema_of_the_batch_means():
   agent = _centred_s3ta(rate)
   params0 = agent.init_params(jax.random.PRNGKey(0))
   np.testing.assert_array_equal(params0["answer_stats"]["mean"], 0.0)
+  # Not an optimised leaf: the optimiser state holds nothing for it.
+  opt_state = learner_lib.Learner(agent, _train_config(), jax.devices()[:1],
+                                  learner_lib.LossConfig()).init(params0)[1]
+  assert "answer_stats" not in str(jax.tree_util.tree_structure(opt_state))
   batches = [random_batch(agent, 4, 3, s) for s in range(4)]
   results = []
   for devices in ([jax.devices()[0]], jax.devices()[:2]):
@@ -231,3 +236,32 @@ def test_running_answer_mean_follows_a_numpy_ema_of_the_batch_means():
   q = queries.shape[-1]
   np.testing.assert_allclose(inputs[:, q:q + answers.shape[-1]],
                              answers - params["answer_stats"]["mean"], rtol=1e-5, atol=1e-5)
+
+
+def test_a_checkpoint_whose_optimiser_state_covers_the_answer_mean_restores(tmp_path):
+  """Checkpoints written before the running answer mean was a collection of its own hold optimiser
+  state for it too; they restore, with the optimiser state of the trained parameters only (the
+  state an optimiser of those alone reaches with the same gradients: Adam is per leaf)."""
+  agent = _centred_s3ta(0.5)
+  rng = np.random.default_rng(0)
+  random_like = lambda tree: jax.tree.map(
+      lambda x: jnp.asarray(rng.normal(size=x.shape), jnp.float32), tree)
+  variables = random_like(agent.init_params(jax.random.PRNGKey(0)))
+  config = _train_config()
+  config.update(optimizer="adam", eps=1e-8)
+  optimizer = learner_lib.make_optimizer(config)
+  # Training gave the answer mean zero gradients (it is read through a stop_gradient).
+  grads = {**random_like(agents.trained(variables)),
+           **jax.tree.map(jnp.zeros_like, agents.non_trained(variables))}
+  _, old_layout = optimizer.update(grads, optimizer.init(variables), variables)
+  checkpointer = Checkpointer(str(tmp_path))
+  checkpointer.save(7, dict(params=variables, opt_state=old_layout, frames=np.int64(700),
+                            step=np.int64(7)), wait=True)
+  state = system.restore_learner_state(checkpointer, agent.init_params(jax.random.PRNGKey(1)),
+                                       optimizer)
+  checkpointer.close()
+  jax.tree.map(np.testing.assert_array_equal, state["params"], variables)
+  params = agents.trained(variables)
+  _, expected = optimizer.update(agents.trained(grads), optimizer.init(params), params)
+  jax.tree.map(np.testing.assert_array_equal, state["opt_state"], expected)
+  assert int(state["frames"]) == 700 and int(state["step"]) == 7

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from s3ta_jax import agent as s3ta_agent
@@ -41,21 +40,28 @@ class ImpalaAgent(NamedTuple):
     return self.module.apply(params, obs, prev_action, prev_reward, reset, state,
                              method="unroll")
 
-  def unroll_with_answer_mean(self, params, obs, prev_action, prev_reward, reset, state):
-    """`unroll`'s (outputs, state), and the mean over time and batch of the flattened answers
-    when `params` keep a running answer mean (`center_answers="running"`), else None."""
-    if "answer_stats" not in params:
-      return (*self.unroll(params, obs, prev_action, prev_reward, reset, state), None)
-    (out, final_state), variables = self.module.apply(
-        params, obs, prev_action, prev_reward, reset, state, method="unroll",
-        mutable=["intermediates"])
-    answers = variables["intermediates"]["answers"][0]  # [T, B, heads, C]
-    size = params["answer_stats"]["mean"].shape[0]
-    return out, final_state, jnp.mean(answers.reshape(-1, size), 0)
+  def training_unroll(self, variables, obs, prev_action, prev_reward, reset, state):
+    """`unroll`'s (outputs, final state) and the agent's non-trained collections (`answer_stats`:
+    the running answer mean) as this batch updates them, flax's `batch_stats` pattern; {} for
+    agents without any."""
+    collections = non_trained(variables)
+    if not collections:
+      return (*self.unroll(variables, obs, prev_action, prev_reward, reset, state), {})
+    (out, final_state), updated = self.module.apply(
+        variables, obs, prev_action, prev_reward, reset, state, method="unroll",
+        mutable=list(collections))
+    return out, final_state, dict(updated)
 
-  def update_answer_mean(self, params, batch_mean):
-    """`params` with the running answer mean moved towards `batch_mean` at the config's rate."""
-    return s3ta_agent.update_answer_stats(params, batch_mean, self.config.answer_mean_rate)
+
+def trained(variables) -> dict:
+  """The collection the optimiser trains: {"params": ...}."""
+  return {"params": variables["params"]}
+
+
+def non_trained(variables) -> dict:
+  """Every other collection (the running answer mean): updated by training unrolls, never by the
+  optimiser (whose weight decay or momentum must not touch it)."""
+  return {k: v for k, v in variables.items() if k != "params"}
 
 
 def frame_shape(config) -> tuple[int, int]:

@@ -31,6 +31,7 @@ import optax
 import rlax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from s3ta_jax.impala.agents import non_trained, trained
 from s3ta_jax.impala.rollout import agent_inputs
 
 TRAJ_KEYS = ("obs", "first", "prev_action", "reward", "action", "logits")
@@ -187,27 +188,30 @@ class Learner:
     self.time_major = NamedSharding(self.mesh, P(None, "batch"))
     self.batch_major = NamedSharding(self.mesh, P("batch"))
 
-    def loss_fn(params, traj, init_state):
+    def loss_fn(variables, traj, init_state):
+      """(loss, (metrics, the non-trained collections as this batch updates them))."""
       prev_action, prev_reward, reset = agent_inputs(traj["first"], traj["reward"],
                                                      traj["prev_action"], agent.reward_clip)
-      out, _, answer_mean = agent.unroll_with_answer_mean(
-          params, traj["obs"], prev_action, prev_reward, reset, init_state)
+      out, _, updated = agent.training_unroll(
+          variables, traj["obs"], prev_action, prev_reward, reset, init_state)
       loss, metrics = vtrace_loss(out.logits, out.value, traj["logits"], traj["action"],
                                   traj["reward"], traj["first"], loss_config)
       metrics.update(attention_health(out.attention[:-1]))
-      return loss, (metrics, answer_mean)
-    self.loss_fn = loss_fn  # (params, traj, init_state) -> (loss, (metrics, answer_mean)).
+      return loss, (metrics, updated)
+    self.loss_fn = loss_fn
 
-    def update(params, opt_state, traj, init_state):
-      grads, (metrics, answer_mean) = jax.grad(loss_fn, has_aux=True)(params, traj, init_state)
+    def update(variables, opt_state, traj, init_state):
+      params, fixed = trained(variables), non_trained(variables)
+      grads, (metrics, updated) = jax.grad(
+          lambda p: loss_fn({**p, **fixed}, traj, init_state), has_aux=True)(params)
       grads = jax.lax.psum(grads, "batch")
       metrics = jax.lax.psum(metrics, "batch")
       metrics["grad_norm"] = optax.tree.norm(grads)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
-      new_params = optax.apply_updates(params, updates)
-      if answer_mean is not None:  # Not trained: its gradient is zero, so is its update.
-        new_params = agent.update_answer_mean(new_params, jax.lax.pmean(answer_mean, "batch"))
-      return new_params, opt_state, metrics
+      params = optax.apply_updates(params, updates)
+      # Not trained: each device's update from its share of the batch, averaged as flax's
+      # examples average `batch_stats`.
+      return {**params, **jax.lax.pmean(updated, "batch")}, opt_state, metrics
 
     self._update = jax.jit(
         jax.shard_map(update, mesh=self.mesh,
@@ -224,8 +228,9 @@ class Learner:
         lambda x: jax.make_array_from_process_local_data(self.replicated, np.asarray(x),
                                                           np.shape(x)), tree)
 
-  def init(self, params):
-    return self.replicate(params), self.replicate(self.optimizer.init(params))
+  def init(self, variables):
+    """Replicated (variables, optimiser state); the optimiser sees only the trained collection."""
+    return self.replicate(variables), self.replicate(self.optimizer.init(trained(variables)))
 
   def shard_batch(self, traj, init_state):
     """This process's share of the batch (time-major [T+1, b, ...]) -> global arrays."""

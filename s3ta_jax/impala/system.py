@@ -19,6 +19,8 @@ from jax.experimental import multihost_utils
 
 from s3ta_jax.impala import agents as agents_lib
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import migrate
+from s3ta_jax.impala.agents import trained
 from s3ta_jax.impala.actor import Actor, EpisodeLog, ParamStore
 from s3ta_jax.impala.env_types import ACTION_REPEAT
 from s3ta_jax.impala.learner import (Learner, LossConfig, learner_devices, loss_scale,
@@ -83,6 +85,15 @@ def num_actions_of(config, frame_shape) -> int:
     env.close()
 
 
+def restore_learner_state(checkpointer, variables, optimizer) -> dict:
+  """{params, opt_state, frames, step} of the newest checkpoint, in today's layout
+  (`migrate.checkpoint_layouts`); `variables` (the agent's, e.g. freshly initialised) give the
+  shapes."""
+  like = dict(params=variables, opt_state=optimizer.init(trained(variables)),
+              frames=np.int64(0), step=np.int64(0))
+  return checkpointer.restore(like, older_layouts=migrate.checkpoint_layouts(like, optimizer))
+
+
 class Trainer:
   """Holds the learner state and the actor threads of this process. `run()` trains."""
 
@@ -107,7 +118,8 @@ class Trainer:
     self.frames, self.step = 0, 0
     self.checkpointer = checkpointer
     if checkpointer is not None and checkpointer.latest_step() is not None:
-      state = checkpointer.restore(self._host_state())
+      state = restore_learner_state(checkpointer, self._host_state()["params"],
+                                    self.learner.optimizer)
       self.params = self.learner.replicate(state["params"])
       self.opt_state = self.learner.replicate(state["opt_state"])
       self.frames, self.step = int(state["frames"]), int(state["step"])

@@ -3,12 +3,12 @@ pictures and notebooks:
 
   config, agent, params, frames = s3ta_jax.impala.workdir.load("workdirs/s3ta_breakout")
 
-or `restore(config, checkpointer)` with the run's `config.json` as a ConfigDict and any object with `restore(like)` (the `common.checkpoint.Checkpointer` it saved with).
+or `restore(config, checkpointer)` with the run's `config.json` as a ConfigDict and the
+`common.checkpoint.Checkpointer` it saved with.
 """
 from __future__ import annotations
 
 import jax
-import numpy as np
 
 from common.workdir import load_workdir
 from s3ta_jax.impala import agents, learner as learner_lib, system
@@ -27,10 +27,8 @@ def restore(config, checkpointer):
     raise ValueError(f"config {reason}")
   frame_shape = agents.frame_shape(config.agent)
   agent = agents.for_run(config, system.num_actions_of(config, frame_shape))
-  params = agent.init_params(jax.random.PRNGKey(0))
-  like = dict(params=params, opt_state=learner_lib.make_optimizer(config).init(params),
-              frames=np.int64(0), step=np.int64(0))
-  state = checkpointer.restore(like)
+  state = system.restore_learner_state(checkpointer, agent.init_params(jax.random.PRNGKey(0)),
+                                      learner_lib.make_optimizer(config))
   return config, agent, state["params"], int(state["frames"])
 
 
