@@ -3,6 +3,7 @@ that refuses to resume it under another model), and reading a run back for evalu
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import os
 import socket
@@ -32,13 +33,29 @@ def write_json_atomic(path: str, value) -> None:
   os.replace(tmp, path)
 
 
-def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = None):
+Migration = Callable[[dict], dict]  # A stored config.json, as today's code reads it.
+
+
+def with_defaults(tree: dict, defaults: dict[str, Any]) -> dict:
+  """`tree` with each dotted field of `defaults` it lacks set to the value given: fields added
+  after workdirs were made, at the value that gives the code's behaviour before them."""
+  tree = copy.deepcopy(tree)
+  for dotted, value in defaults.items():
+    *parents, name = dotted.split(".")
+    node = tree
+    for parent in parents:
+      node = node.setdefault(parent, {})
+    node.setdefault(name, value)
+  return tree
+
+
+def guard_config(workdir: str, config: ConfigDict, migrate: Migration | None = None):
   """Stores the config in `workdir/config.json`; refuses to resume under a different model config.
 
   Fields in `RESUMABLE_FIELDS` (paths, run length, logging) may change freely. Anything else
   differing from the stored config raises `UsageError`, unless `config.allow_config_change`.
-  `added_fields` maps fields added after a workdir may have been made to the value that gives the
-  behaviour of the code before them, which a stored config without the field is taken to hold.
+  `migrate` brings a config stored by earlier code to today's fields (each config family has one:
+  `ram_jax.train.migrate_config`, `s3ta_jax.supervised.migrate_config`, `s3ta_jax.impala.migrate`).
   Nested configs are compared field by field ('agent.core_lstm'), so the error names the field.
   """
   os.makedirs(workdir, exist_ok=True)
@@ -46,10 +63,9 @@ def guard_config(workdir: str, config: ConfigDict, added_fields: dict | None = N
   current_tree = json.loads(config.to_json_best_effort())
   if os.path.exists(path) and jax.process_index() == 0:
     current = _flatten(current_tree)
-    # Only fields this config has: the tiny Catch agent has no ConvLSTM options, say.
-    added = {k: v for k, v in (added_fields or {}).items() if k in current}
     with open(path) as f:
-      stored = {**added, **_flatten(json.load(f))}
+      stored = json.load(f)
+    stored = _flatten(migrate(stored) if migrate else stored)
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
                      and stored.get(k) != current.get(k))
@@ -142,16 +158,19 @@ def read_workdir_config(workdir: str) -> ConfigDict:
 
 
 def load_workdir(workdir: str, restore: Callable[[ConfigDict, Checkpointer], Any],
-                 mismatch: Callable[[ConfigDict], str | None],
+                 mismatch: Callable[[ConfigDict], str | None], migrate: Migration | None = None,
                  with_data_state: bool = False) -> Any:
   """`restore(config, checkpointer)` on a workdir's config and checkpoints: the one loader of
   the evaluation and picture entry points. A run of another kind (`mismatch(config)` returns a
   reason, worded to follow the workdir's name) or one with no checkpoint yet is one
-  `UsageError`; any other error inside `restore` is a bug and keeps its traceback."""
+  `UsageError`; any other error inside `restore` is a bug and keeps its traceback. `restore` sees
+  the config as `migrate` brings it to today's fields."""
   config = read_workdir_config(workdir)
   reason = mismatch(config)
   if reason:
     raise UsageError(f"{workdir} {reason}")
+  if migrate:
+    config = ConfigDict(migrate(config.to_dict()))
   checkpointer = Checkpointer(workdir, with_data_state=with_data_state)
   try:
     return restore(config, checkpointer)

@@ -15,14 +15,14 @@
 import ml_collections
 
 from configs.distributed import distributed_config
-from s3ta_jax.agent import agent_config
+from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import tiny_agent
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "Breakout"         # Any of the 57 games ('ms_pacman', 'MsPacman', ...) or 'catch'.
-  # The agent's own config (s3ta_jax/agent.py): --config.agent.kind=lstm, --config.agent.core_lstm=64.
+  # The agent's own config (s3ta_jax/agent_config.py): --config.agent.kind=lstm, --config.agent.core_lstm=64.
   c.agent = agent_config("paper")
   c.episodic_life = False         # The paper does not end episodes on life loss.
   c.seed = 0
@@ -82,8 +82,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.log_every_s = 5.0
   elif arg == "cpu":
     # Breakout on a 2-core CPU: the small S3TA agent with Adam and episodic life (a value signal
-    # at each lost ball). Agent options not in the paper (s3ta_jax/agent.py says what each does;
-    # docs/notes/2026-12-06-s3ta-learns-part7.md why): answers centred on their running mean,
+    # at each lost ball). Agent options not in the paper (s3ta_jax/agent_config.py says what each
+    # does; docs/notes/2026-12-06-s3ta-learns-part7.md why): answers centred on their running mean,
     # without which no S3TA variant left random play here; a feed-forward 3x3 conv in place of
     # the ConvLSTM, which Adam's steps blow up (part 5); LayerNorm on O_vis with a random content
     # query bias, so maps start content-driven; LayerNorm on the policy LSTM's input; heads read

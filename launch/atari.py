@@ -36,13 +36,9 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
     raise UsageError("config.workdir is empty; pass --config.workdir=DIR "
                              "(e.g. workdirs/s3ta_breakout).")
   init_distributed(config)
-  from s3ta_jax.impala import system
+  from s3ta_jax.impala import migrate, system
   claim_workdir(config.workdir)
-  # Agent options added after workdirs were made, at the values that give the older behaviour.
-  guard_config(config.workdir, config, added_fields={
-      "agent.vision_lstm": True, "agent.conv_lstm_forget_bias": 1.0,
-      "agent.center_answers": "none", "agent.answer_mean_rate": 0.5,
-      "loss_transitions": 0})
+  guard_config(config.workdir, config, migrate.config)
   if jax.process_index() == 0:  # How this run was made, for run records and pictures.
     write_json_atomic(os.path.join(config.workdir, "command.json"),
                               {"command": [sys.executable, "-m", "launch.atari", *sys.argv[1:]]})

@@ -22,6 +22,7 @@ import numpy as np
 
 from launch import bench_util
 from s3ta_jax import agent as agent_lib
+from s3ta_jax import agent_config
 
 NUM_ACTIONS = 18  # Atari's full action set: the largest policy head.
 
@@ -31,7 +32,7 @@ def _parse(argv):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--sizes", default="paper,small", help="comma list of agent configs to time")
   p.add_argument("--kinds", default="s3ta",
-                 help=f"comma list of agent kinds to time, from {','.join(agent_lib.KINDS)}")
+                 help=f"comma list of agent kinds to time, from {','.join(agent_config.KINDS)}")
   p.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (median)")
   p.add_argument("--actor_batch", type=int, default=32)
   p.add_argument("--unroll_length", type=int, default=50)
@@ -41,8 +42,8 @@ def _parse(argv):
   p.add_argument("--skip_learner", action="store_true")
   args = p.parse_args(argv[1:])
   for kind in args.kinds.split(","):
-    if kind not in agent_lib.KINDS:
-      p.error(f"unknown kind {kind!r}; choose from {agent_lib.KINDS}")
+    if kind not in agent_config.KINDS:
+      p.error(f"unknown kind {kind!r}; choose from {agent_config.KINDS}")
   for size in args.sizes.split(","):
     if size not in ("paper", "small"):
       p.error(f"unknown size {size!r}; choose from paper, small")
@@ -52,7 +53,7 @@ def _parse(argv):
 
 
 def _config(size, kind):
-  c = agent_lib.agent_config(size)
+  c = agent_config.agent_config(size)
   c.kind = kind
   return c
 
@@ -90,7 +91,7 @@ def print_shapes_and_params():
       print(f"  {name:<22s} {shape}")
   print(f"\n== parameter counts ({NUM_ACTIONS} actions) ==")
   for size in ("paper", "small"):
-    for kind in agent_lib.KINDS:
+    for kind in agent_config.KINDS:
       config = _config(size, kind)
       agent = agent_lib.make_agent(config, NUM_ACTIONS)
       params = jax.eval_shape(

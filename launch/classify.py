@@ -108,7 +108,7 @@ def run(config, stop_at: int | None = None, command: list[str] | None = None) ->
     except (ValueError, FileNotFoundError) as e:
       raise UsageError(str(e)) from None
     claim_workdir(config.workdir)
-    guard_config(config.workdir, config, added_fields={"flip_clips": True})
+    guard_config(config.workdir, config, supervised.migrate_config)
     if command and jax.process_index() == 0:
       write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
     return _train(config, pipeline, model, stop_at)
@@ -251,7 +251,8 @@ def restore_workdir(workdir: str):
       pipeline = build_pipeline(config)
     model, state = supervised.restore(config, pipeline.num_classes, checkpointer)
     return config, pipeline, model, state
-  return load_workdir(workdir, restore, mismatch, with_data_state=True)
+  return load_workdir(workdir, restore, mismatch, supervised.migrate_config,
+                      with_data_state=True)
 
 
 def main(argv, config_flag):

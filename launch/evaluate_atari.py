@@ -37,10 +37,10 @@ _DIAGNOSE = flags.DEFINE_bool("diagnose", False, "Print collapse diagnostics ins
 def diagnose(config, agent, params, frames):
   from s3ta_jax.impala import diagnostics
   m = diagnostics.measure(agent, params, config.env_name, seed=_SEED.value)
-  from s3ta_jax import agent as agent_lib
+  from s3ta_jax import agent_config
   uniform = ""
-  if agent.config.get("kind") in agent_lib.ATTENTION_KINDS:
-    h, w = agent_lib.feature_map_shape(agent.config)
+  if agent.config.kind in agent_config.ATTENTION_KINDS:
+    h, w = agent_config.feature_map_shape(agent.config)
     uniform = f" (uniform: {1 / (h * w):.4f}, one-hot: 1)"
   print(f"{config.env_name} after {frames:,} frames: value std over envs {m['value_std']:.5f}; "
         f"policy-LSTM gates saturated {100 * m['gate_saturation']:.1f}%; attention max weight "

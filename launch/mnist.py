@@ -43,11 +43,8 @@ def run(config, stop_at: int | None = None) -> dict | None:
     splits = data.load_mnist(config.data_dir or None, config.num_validation)
   except (ValueError, FileNotFoundError) as e:
     raise UsageError(str(e)) from None
-  # Fields added after runs were made, with the value that gives the older behaviour.
   claim_workdir(config.workdir)
-  guard_config(config.workdir, config, added_fields={
-      "reward": "correct", "samples_per_image": 1, "squash_location": True,
-      "position_weight": 0.0, "position_loss_steps": 0})
+  guard_config(config.workdir, config, train.migrate_config)
 
   mesh = train.make_mesh(devices)
   model = train.make_model(config)

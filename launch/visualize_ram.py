@@ -45,7 +45,8 @@ from ram_jax import workdir as ram_workdir
 
 def load_run(workdir: str) -> tuple[ConfigDict, dict]:
   """The MNIST run's config and its latest parameters."""
-  return load_workdir(workdir, ram_workdir.restore_mnist, ram_workdir.mnist_mismatch)
+  return load_workdir(workdir, ram_workdir.restore_mnist, ram_workdir.mnist_mismatch,
+                      train.migrate_config)
 
 
 def load_run_digits(config: ConfigDict, data_dir: str | None) -> dict:

@@ -22,10 +22,23 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import ConfigDict
 
+from common.workdir import with_defaults
 from ram_jax import baselines, data, glimpse, losses
 from ram_jax import model as model_lib
 
 MODELS = ("ram", "fc", "conv")
+
+
+# Fields added after workdirs were made, at the value that gives the code's behaviour before them
+# (`migrate_config`, the one place a stored MNIST-family config is brought up to date).
+ADDED_FIELDS = {"reward": "correct", "samples_per_image": 1, "squash_location": True,
+                "position_weight": 0.0, "position_loss_steps": 0, "reinforce_to_core": False,
+                "unroll": 1, "core_identity_init": False, "nesterov": False}
+
+
+def migrate_config(stored: dict) -> dict:
+  """A `launch.mnist` config as earlier code stored it (`config.json`), with today's fields."""
+  return with_defaults(stored, ADDED_FIELDS)
 
 
 def make_task(config: ConfigDict) -> data.Task:
@@ -77,10 +90,9 @@ def make_model(config: ConfigDict) -> nn.Module:
         num_glimpses=config.num_glimpses, core=config.core, hidden=config.hidden,
         glimpse_features=config.glimpse_features, location_features=config.location_features,
         glimpse_output=config.glimpse_output, location_std=config.location_std,
-        reinforce_to_core=config.get("reinforce_to_core", False),
-        squash_location=config.get("squash_location", True),
-        position_head=config.get("position_weight", 0.0) > 0, unroll=config.get("unroll", 1),
-        core_identity_init=config.get("core_identity_init", False))
+        reinforce_to_core=config.reinforce_to_core, squash_location=config.squash_location,
+        position_head=config.position_weight > 0, unroll=config.unroll,
+        core_identity_init=config.core_identity_init)
   if config.model == "fc":
     return baselines.FCBaseline(hidden=config.fc_hidden)
   if config.model == "conv":
@@ -99,7 +111,7 @@ def make_optimizer(config: ConfigDict) -> optax.GradientTransformation:
   else:
     lr = optax.linear_schedule(0.0, config.learning_rate, warmup) if warmup else config.learning_rate
   parts = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm > 0 else []
-  parts.append(optax.sgd(lr, momentum=config.momentum, nesterov=config.get("nesterov", False)))
+  parts.append(optax.sgd(lr, momentum=config.momentum, nesterov=config.nesterov))
   return optax.chain(*parts)
 
 

@@ -1,7 +1,8 @@
 """A `launch.mnist` or `launch.catch` run read back from its config and checkpoints:
 
   config, params = common.workdir.load_workdir(workdir, ram_jax.workdir.restore_mnist,
-                                               ram_jax.workdir.mnist_mismatch)
+                                               ram_jax.workdir.mnist_mismatch,
+                                               ram_jax.train.migrate_config)
 
 Each `restore_*` takes the run's `config.json` as a ConfigDict and any object with
 `restore(like)` (the `common.checkpoint.Checkpointer` it saved with).

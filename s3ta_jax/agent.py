@@ -13,15 +13,12 @@ Per time step t of the top-down agent (`kind="s3ta"`):
   policy core (eq. 6): LSTM 256
   outputs:             relu(Dense 128) -> policy logits, value
 
-Options not in the paper (off by default; docs/notes/2026-12-0*-s3ta-*.md say why they exist
-and what they did): `vision_norm` (LayerNorm over O_vis's channels at each cell),
-`query_bias_std` (random content part of the query bias, so the first map after a reset is
-content-driven instead of uniform), `center_values` (values minus their spatial mean),
-`vision_lstm=False` (a feed-forward 3x3 conv in place of the ConvLSTM), `conv_lstm_forget_bias`
-(the ConvLSTM's memory at initialisation), `center_answers` ("running": answers minus their
-running mean over training, kept in the non-trained `answer_stats` collection that a training
-unroll updates, as flax's BatchNorm does `batch_stats`; the fix
-that lets the small agent learn Breakout, `configs/s3ta_atari.py:cpu`).
+The config (`s3ta_jax.agent_config`) also selects the bottom-up ablations, the baselines and the
+recipe options not in the paper that the `:cpu` config uses (`vision_norm`, `query_bias_std`,
+`core_input_norm`, `vision_lstm=False`, `conv_lstm_forget_bias`, `head_hidden=0`,
+`center_answers="running"`: answers minus their running mean over training, kept in the
+non-trained `answer_stats` collection that a training unroll updates, as flax's BatchNorm does
+`batch_stats`).
 
 All convolutions use 'SAME' padding: that is what gives the paper's 27x20 map for 210x160 frames
 (ceil(210/4)=53, ceil(53/2)=27; ceil(160/4)=40, 40/2=20).
@@ -32,9 +29,6 @@ Variants (`config.kind`):
   l2_keys      no queries: head n's logits are the L2 norm of its group of Ck/N = 2 content key
                channels at each position (a soft bottom-up saliency, section 4.1.1); the answer
                processor sees answers, action and reward only.
-  no_attention a diagnostic, not in the paper: O_vis flattened straight into the answer
-               processor (no keys, queries or spatial sum), to tell the attention read's faults
-               from the vision core's.
   feedforward  IMPALA deep ResNet (Espeholt et al. 2018) -> Dense 256 -> policy logits, value.
   lstm         that ResNet -> LSTM 256 fed [features, one_hot(a_{t-1}), clip(r_{t-1})] -> heads.
 
@@ -63,142 +57,8 @@ from s3ta_jax import attention as attention_lib
 from s3ta_jax import conv_lstm
 from s3ta_jax import resnet as resnet_lib
 from s3ta_jax import spatial_basis as basis_lib
-
-KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm", "no_attention")
-ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys", "no_attention")
-
-
-def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
-  """Network sizes: "paper" (Table 3, 210x160 RGB) or "small" (84x84 RGB, fewer channels).
-
-  The small option keeps every layer of the architecture (and Ck = 8, Cs = 64, 4 heads, so
-  queries stay 4 x 72) and only shrinks frames and widths, for quick CPU runs.
-  """
-  c = ml_collections.ConfigDict()
-  c.kind = "s3ta"
-  c.frame_height, c.frame_width = 210, 160
-  c.conv_channels = (32, 64)
-  c.conv_kernels = (8, 4)
-  c.conv_strides = (4, 2)
-  c.conv_lstm_channels = 128
-  c.conv_lstm_kernel = 3
-  c.key_channels = 8  # Ck; values get conv_lstm_channels - key_channels (120).
-  c.basis_even = 4  # U: cos frequencies 0..U-1 (spatial_basis.py).
-  c.basis_odd = 4  # V: sin frequencies 1..V. Cs = (U + V)^2 = 64.
-  c.num_heads = 4
-  c.query_hidden = (256, 128)  # The final layer has num_heads * (Ck + Cs) = 288 units.
-  c.answer_hidden = (512, 256)
-  c.core_lstm = 256
-  c.head_hidden = 128  # 0: the heads read the policy LSTM directly, as in the LSTM baseline.
-  # Baselines (IMPALA deep ResNet).
-  c.resnet_channels = (16, 32, 32)
-  c.resnet_blocks = 2
-  c.resnet_fc = 256
-  c.baseline_lstm = 256
-  # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
-  # saturate the answer processor.
-  c.clip_prev_reward = True
-  # Not in the paper (which does not say how keys are scaled or queries initialised); see
-  # docs/notes/2026-12-01-s3ta-learns.md for why these exist.
-  c.vision_norm = False  # LayerNorm over O_vis's channels at each cell, before the key/value split.
-  c.query_bias_std = 0.0  # Std of the normal init of the query layer's bias, content part (0: zeros).
-  c.center_values = False  # Subtract each frame's spatial mean from the values (and basis) first.
-  # Table 3 calls the answer processor a 2-layer MLP without saying whether its output is
-  # rectified; True (a ReLU on its output) is the reading all earlier runs used.
-  c.answer_activate_final = True
-  # Multiplies the gradient that reaches queries and keys through the attention logits (1: plain
-  # backprop, 0: maps follow the vision core but are not trained for what they select).
-  c.attention_grad_scale = 1.0
-  # LayerNorm on the policy LSTM's input (the answer processor's output), so a component shared
-  # by every screen cannot grow until it saturates the gates.
-  c.core_input_norm = False
-  # False: the vision core's last layer is a feed-forward 3x3 conv (relu) with the same channels
-  # instead of the ConvLSTM, to tell the recurrent layer's faults from the rest. Section 4.1
-  # calls the vision core "a 3 layer convolutional neural network followed by a convolutional
-  # LSTM", App. A.1.1 and Table 3 "a two layer ConvNet and a ConvLSTM" (what True builds).
-  c.vision_lstm = True
-  # Added to the ConvLSTM's forget-gate pre-activation (1: Sonnet's default, a ~3.7-step memory
-  # at initialisation; lower values make the vision core forget faster).
-  c.conv_lstm_forget_bias = 1.0
-  # Not in the paper: what the answer processor reads of the answers. "none" (the paper): the
-  # answers as they are. "running": each answer feature minus its running mean over the
-  # training data (the non-trained `answer_stats` collection, which the learner's unroll updates
-  # at `answer_mean_rate`; actors and learner read the same value), so the part every screen
-  # shares, which moves with each update of the vision core and queries, does not swamp the few
-  # per cent that depend on the screen (docs/notes/2026-12-06-s3ta-learns-part7.md). "batch":
-  # minus the mean over the batch (a diagnostic: one env's answer then depends on the others',
-  # and a batch of one reads zeros).
-  c.center_answers = "none"
-  # The answers' shared part drifts as the torso learns: at 0.01 the mean lagged and the agent
-  # stayed at random play; at 0.5 (about the last two batches) it learns like "batch".
-  c.answer_mean_rate = 0.5
-  if name == "paper":
-    pass
-  elif name == "small":
-    c.frame_height, c.frame_width = 84, 84
-    c.conv_channels = (16, 32)
-    c.conv_lstm_channels = 64
-    c.query_hidden = (128, 64)
-    c.answer_hidden = (256, 128)
-    c.core_lstm = 128
-    c.head_hidden = 64
-    c.resnet_channels = (8, 16, 16)
-    c.resnet_fc = 128
-    c.baseline_lstm = 128
-  else:
-    raise ValueError(f"unknown agent config {name!r}; use 'paper' (Table 3) or 'small' (84x84).")
-  return c
-
-
-def validate_config(config) -> None:
-  """Raises ValueError naming the bad field and the fix."""
-  if config.kind not in KINDS:
-    raise ValueError(f"agent kind {config.kind!r} is not one of {KINDS}.")
-  if config.frame_height < 1 or config.frame_width < 1:
-    raise ValueError(f"frame size must be positive, got {config.frame_height}x{config.frame_width}.")
-  if len(config.conv_channels) != len(config.conv_kernels) or len(config.conv_channels) != len(
-      config.conv_strides):
-    raise ValueError("conv_channels, conv_kernels and conv_strides must have the same length; got "
-                     f"{config.conv_channels}, {config.conv_kernels}, {config.conv_strides}.")
-  if not 0 < config.key_channels < config.conv_lstm_channels:
-    raise ValueError(f"key_channels={config.key_channels} must be in (0, conv_lstm_channels="
-                     f"{config.conv_lstm_channels}); the rest of the channels are the values.")
-  if config.num_heads < 1:
-    raise ValueError(f"num_heads must be >= 1, got {config.num_heads}.")
-  answer_centering(config)
-  if config.kind == "l2_keys" and config.key_channels % config.num_heads:
-    raise ValueError(f"l2_keys splits the {config.key_channels} key channels among "
-                     f"{config.num_heads} heads; make key_channels a multiple of num_heads.")
-
-
-def feature_map_shape(config) -> tuple[int, int]:
-  """(h, w) of the attention grid: the vision core output, or the ResNet's last map."""
-  height, width = config.frame_height, config.frame_width
-  if config.kind in ATTENTION_KINDS:
-    for stride in config.conv_strides:  # 'SAME' convolutions: ceil(n / stride).
-      height, width = -(-height // stride), -(-width // stride)
-    return height, width
-  return resnet_lib.resnet_feature_shape(height, width, len(config.resnet_channels))
-
-
-def answer_centering(config) -> str:
-  """`center_answers` as "none", "batch" or "running" (configs saved before it was a string
-  hold a bool: True meant "batch")."""
-  mode = config.get("center_answers", "none")
-  if isinstance(mode, bool):
-    return "batch" if mode else "none"
-  if mode not in ("none", "batch", "running"):
-    raise ValueError(f"center_answers={mode!r}: use 'none' (the paper), 'running' or 'batch'.")
-  return mode
-
-
-def answer_size(config) -> int:
-  """Length of the flattened answers the answer processor reads (all heads)."""
-  if config.kind == "no_attention":
-    h, w = feature_map_shape(config)
-    return h * w * config.conv_lstm_channels
-  cs = basis_lib.num_channels(config.basis_even, config.basis_odd)
-  return config.num_heads * (config.conv_lstm_channels - config.key_channels + cs)
+from s3ta_jax.agent_config import (ATTENTION_KINDS, answer_size, feature_map_shape, query_size,
+                                   validate_config)
 
 
 def update_answer_stats(stats, batch_mean: jax.Array, rate: float) -> dict:
@@ -208,11 +68,6 @@ def update_answer_stats(stats, batch_mean: jax.Array, rate: float) -> dict:
   step = jnp.maximum(rate, 1.0 / (stats["count"] + 1.0))
   return {"mean": stats["mean"] + step * (batch_mean - stats["mean"]),
           "count": stats["count"] + 1.0}
-
-
-def query_size(config) -> int:
-  """Ck + Cs, the length of each query vector (72 in the paper)."""
-  return config.key_channels + basis_lib.num_channels(config.basis_even, config.basis_odd)
 
 
 class AgentOutput(NamedTuple):
@@ -279,11 +134,9 @@ class Agent(nn.Module):
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
-      # .get: configs saved before the option existed lack it.
-      self._vision_lstm = c.get("vision_lstm", True)
-      if self._vision_lstm:
+      if c.vision_lstm:
         self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
-                                                forget_bias=c.get("conv_lstm_forget_bias", 1.0))
+                                                forget_bias=c.conv_lstm_forget_bias)
       else:
         self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
                                    padding="SAME", name="vision_conv")
@@ -298,11 +151,12 @@ class Agent(nn.Module):
         # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
         self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
                                         (c.num_heads, qsize))
-      if answer_centering(c) == "running":
+      if c.center_answers == "running":
         size = answer_size(c)
         self.answer_mean = self.variable("answer_stats", "mean", jnp.zeros, (size,), jnp.float32)
         self.answer_count = self.variable("answer_stats", "count", jnp.zeros, (), jnp.float32)
-      self.answer_net = MLP(tuple(c.answer_hidden), activate_final=c.answer_activate_final)
+      # Table 3's answer processor is a 2-layer MLP; its output is rectified, like every layer.
+      self.answer_net = MLP(tuple(c.answer_hidden), activate_final=True)
       if c.core_input_norm:
         self.core_input_norm = nn.LayerNorm(name="core_input_norm")
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
@@ -333,7 +187,7 @@ class Agent(nn.Module):
       for conv in self.convs:
         x = nn.relu(conv(x))
         sow(f"{conv.name}_out", x)
-      if not self._vision_lstm:
+      if not c.vision_lstm:
         return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
       return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
     x = self.resnet(x, lead)  # [B, resnet_fc]
@@ -379,16 +233,9 @@ class Agent(nn.Module):
         (batch, h, w, basis_lib.num_channels(c.basis_even, c.basis_odd)))
     keys = jnp.concatenate([o_vis[..., :ck], basis], -1)
     values = jnp.concatenate([o_vis[..., ck:], basis], -1)
-    if c.center_values:
-      # Diffuse attention then answers ~0 instead of the frame's (nearly constant) average.
-      values = values - jnp.mean(values, axis=(1, 2), keepdims=True)
     self.sow("intermediates", "keys", keys)
     self.sow("intermediates", "values", values)
-    if c.kind == "no_attention":
-      weights = jnp.zeros((batch, 0, h, w), jnp.float32)  # No maps, as in the baselines.
-      answers = o_vis.reshape(batch, 1, -1)
-      query_inputs = []
-    elif c.kind == "l2_keys":
+    if c.kind == "l2_keys":
       grouped = o_vis[..., :ck].reshape(batch, h, w, c.num_heads, ck // c.num_heads)
       logits = jnp.sqrt(jnp.sum(jnp.square(grouped), -1) + 1e-12).transpose(0, 3, 1, 2)
       weights = attention_lib.attention_weights(logits)
@@ -400,15 +247,10 @@ class Agent(nn.Module):
       else:
         queries = jnp.broadcast_to(self.fixed_queries, (batch,) + self.fixed_queries.shape)
       self.sow("intermediates", "queries", queries)
-      scale = c.attention_grad_scale
-      scaled = lambda x: scale * x + (1.0 - scale) * jax.lax.stop_gradient(x)
-      answers, weights = attention_lib.spatial_attention(scaled(queries), scaled(keys), values)
+      answers, weights = attention_lib.spatial_attention(queries, keys, values)
       query_inputs = [queries.reshape(batch, -1)]
     flat_answers = raw_answers = answers.reshape(batch, -1)
-    centering = answer_centering(c)
-    if centering == "batch":
-      flat_answers = flat_answers - jnp.mean(flat_answers, 0, keepdims=True)
-    elif centering == "running":
+    if c.center_answers == "running":
       flat_answers = flat_answers - jax.lax.stop_gradient(self.answer_mean.value)
     answer_in = jnp.concatenate(
         query_inputs + [flat_answers] + self._extra_inputs(prev_action, prev_reward),
@@ -433,7 +275,7 @@ class Agent(nn.Module):
     """The vision core's recurrent layer over [T, B, ...] encoded frames (all T at once, before
     the policy core's time loop: it does not depend on the policy core). Returns (O_vis
     [T, B, ...], state with the new vision part); `lead=None` sows O_vis for one step [B, ...]."""
-    if not (self._attention and self._vision_lstm):
+    if not (self._attention and self.config.vision_lstm):
       o_vis = encoded  # O_vis itself, or the baselines' features; the vision state stays [B, 0].
     else:
       (vision_c, vision_h), o_vis = self.conv_lstm.unroll((state.vision_c, state.vision_h),
@@ -464,7 +306,7 @@ class Agent(nn.Module):
                    variable_axes={"intermediates": 0},
                    split_rngs={"params": False})
     final_state, (out, answers) = scan(self, state, (o_vis, prev_action, prev_reward, reset))
-    if (answer_centering(c) == "running" and self.is_mutable_collection("answer_stats")
+    if (c.center_answers == "running" and self.is_mutable_collection("answer_stats")
         and not self.is_initializing()):
       # Not trained: a training unroll (answer_stats mutable, as flax's batch_stats) moves the
       # running mean towards this batch's mean answer; the learner then averages it over devices.

@@ -233,9 +233,9 @@ def record(agent, params, env_name: str, steps: int, seed: int = 0, greedy: bool
       else:
         contribution = np.zeros_like(weights)
       for name, value in (("frames", s.obs[0]), ("attention", weights[0]),
-                          ("contribution", contribution[0]), ("value", np.asarray(s.output.value)[0]),
-                          ("reward", float(s.reward[0])), ("first", bool(s.first[0])),
-                          ("action", s.action[0])):
+                          ("contribution", contribution[0]),
+                          ("value", np.asarray(s.output.value)[0]), ("reward", float(s.reward[0])),
+                          ("first", bool(s.first[0])), ("action", s.action[0])):
         keep[name].append(value)
   finally:
     env.close()

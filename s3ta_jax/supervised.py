@@ -11,8 +11,18 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from common.workdir import with_defaults
 from s3ta_jax import classifier as classifier_lib
 from s3ta_jax import video_classifier
+
+
+# Fields added after workdirs were made, at the value that gives the code's behaviour before them.
+ADDED_FIELDS = {"flip_clips": True, "max_grad_norm": 0.0}
+
+
+def migrate_config(stored: dict) -> dict:
+  """A `launch.classify` config as earlier code stored it (`config.json`), with today's fields."""
+  return with_defaults(stored, ADDED_FIELDS)
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -27,7 +37,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
     warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
     schedule = optax.join_schedules([warmup, schedule], [config.warmup_steps])
   kernels = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
-  parts = [optax.clip_by_global_norm(config.max_grad_norm)] if config.get("max_grad_norm") else []
+  parts = [optax.clip_by_global_norm(config.max_grad_norm)] if config.max_grad_norm else []
   return optax.chain(*parts, optax.add_decayed_weights(config.weight_decay, mask=kernels),
                      optax.sgd(schedule, momentum=config.momentum))
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from s3ta_jax.agent import agent_config
+from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import agents, diagnostics
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.checkpoint import Checkpointer
-from s3ta_jax.agent import agent_config
+from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import agents, learner as learner_lib, rollout, system
 from s3ta_jax.impala import tiny_agent as tiny_agent_lib
 
@@ -67,8 +67,9 @@ def test_vtrace_loss_matches_numpy_recursion():
 
 
 def _opt_config(mode="global_norm", clip=1e9):
-  return ml_collections.ConfigDict(dict(learning_rate=2e-4, decay=0.99, eps=0.01, momentum=0.0,
-                                        grad_clip_mode=mode, grad_clip=clip))
+  return ml_collections.ConfigDict(dict(optimizer="rmsprop", learning_rate=2e-4, decay=0.99,
+                                        eps=0.01, momentum=0.0, grad_clip_mode=mode,
+                                        grad_clip=clip))
 
 
 def test_rmsprop_matches_tf_formula():

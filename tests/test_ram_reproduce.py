@@ -6,10 +6,8 @@ import subprocess
 import sys
 import time
 
-from absl import flags
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 import pytest
 
@@ -365,34 +363,3 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
   assert errors == sorted(errors)
   search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
   assert len(calls) == 4  # Finished trials are not run again.
-
-
-def _config_of_command(command: str):
-  """The config a recorded `launch.mnist` command builds, parsed as `launch.mnist` parses it."""
-  flag_args = [a for a in command.split() if a.startswith("--")]
-  assert all(a.startswith("--config") for a in flag_args), f"flags the parse would drop: {command}"
-  # The config file's path is relative to the repository, wherever pytest runs.
-  argv = ["launch.mnist"] + [a.replace("--config=", f"--config={REPO}/", 1) for a in flag_args]
-  flag_values = flags.FlagValues()
-  # Overrides (`--config.field=value`) are read from `sys_argv`, not from the parsed list.
-  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-  flag_values(argv)
-  return flag_values.config
-
-
-def test_table_records_reproduce_from_their_commands_by_the_papers_method():
-  """Every finished Table 1–2 record: its command's config trains for the images it reports (so a
-  changed default cannot leave a record whose command no longer gives its number), and uses
-  none of the settings results.md names as outside the paper's method."""
-  records_dir = os.path.join(REPO, "docs", "run_records")
-  checked = 0
-  for e in reproduce.EXPERIMENTS:
-    record = reproduce.read_json(os.path.join(records_dir, f"{e.name}.json"))
-    if e.launch != "launch.mnist" or not record or record["state"] != "done":
-      continue
-    c = _config_of_command(record["command"])
-    assert c.num_train_steps * c.batch_size == record["images"], e.name
-    assert (c.position_weight, c.reward, c.samples_per_image, c.squash_location) == (
-        0.0, "correct", 1, True), e.name
-    checked += 1
-  assert checked >= 20

@@ -12,7 +12,7 @@ from common.checkpoint import Checkpointer
 from common.errors import UsageError
 from common.loop import LoopControl
 from common.metrics import Progress
-from common.workdir import (LOCK_FILE, claim_workdir, guard_config, load_workdir,
+from common.workdir import (LOCK_FILE, claim_workdir, guard_config, load_workdir, with_defaults,
                             write_json_atomic)
 from s3ta_jax.impala import workdir as atari_workdir
 
@@ -91,12 +91,12 @@ def test_config_guard_names_a_changed_model_field_and_lets_run_settings_change(t
       "process_id": 1, "coordinator_address": "b:2"}))
   with pytest.raises(UsageError, match="model.width: 8 -> 16"):
     guard_config(str(tmp_path), make(model={"width": 16}))
-  # A field added since: a stored config without it holds the old value; a config that has no
-  # such field at all (another agent) is not compared on it.
-  added = {"model.norm": False, "model.lstm": True}
-  guard_config(str(tmp_path), make(model={"width": 8, "norm": False}), added)
+  # A field added since: the config family's migration gives a stored config without it the value
+  # of the code before it.
+  migrate = lambda stored: with_defaults(stored, {"model.norm": False})
+  guard_config(str(tmp_path), make(model={"width": 8, "norm": False}), migrate)
   with pytest.raises(UsageError, match="model.norm: False -> True"):
-    guard_config(str(tmp_path), make(model={"width": 8, "norm": True}), added)
+    guard_config(str(tmp_path), make(model={"width": 8, "norm": True}), migrate)
 
 
 def test_loop_control_evaluates_checkpoints_and_stops_on_schedule():

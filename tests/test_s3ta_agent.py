@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from s3ta_jax import agent as agent_lib
+from s3ta_jax import agent_config
 from s3ta_jax import conv_lstm
 
 NUM_ACTIONS = 6
@@ -17,7 +18,7 @@ T, B = 4, 2
 
 
 def _config(kind, name="small"):
-  c = agent_lib.agent_config(name)
+  c = agent_config.agent_config(name)
   c.kind = kind
   return c
 
@@ -87,7 +88,7 @@ def _resnet(channels=(16, 32, 32), fc=256, flat=27 * 20 * 32):
   return n + _dense(flat, fc)
 
 
-@pytest.mark.parametrize("kind", agent_lib.KINDS)
+@pytest.mark.parametrize("kind", agent_config.KINDS)
 def test_paper_parameter_counts(kind):
   a = 18
   vision = (8 * 8 * 3 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (9 * 64 * 512 + 512) + 9 * 128 * 512
@@ -99,7 +100,6 @@ def test_paper_parameter_counts(kind):
       "l2_keys": vision + _dense(736 + a + 1, 512) + _dense(512, 256) + top,
       "feedforward": _resnet() + _dense(256, a) + _dense(256, 1),
       "lstm": _resnet() + _lstm(256 + a + 1, 256) + _dense(256, a) + _dense(256, 1),
-      "no_attention": vision + _dense(27 * 20 * 128 + a + 1, 512) + _dense(512, 256) + top,
   }[kind]
   config = _config(kind, "paper")
   agent = agent_lib.make_agent(config, a)
@@ -126,7 +126,7 @@ def test_initial_state_shapes():
 
 # ----- Small configuration: real numbers. -----
 
-@pytest.mark.parametrize("kind", agent_lib.KINDS)
+@pytest.mark.parametrize("kind", agent_config.KINDS)
 def test_step_equals_unroll(kind):
   config, agent, params, unroll, step = _agent_and_params(kind)
   obs, act, rew, reset = _inputs(config)
@@ -140,8 +140,8 @@ def test_step_equals_unroll(kind):
       np.testing.assert_allclose(getattr(o, name), getattr(out, name)[t], rtol=1e-4, atol=1e-5,
                                  err_msg=f"{name} at t={t}")
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), s, final)
-  h, w = agent_lib.feature_map_shape(config)
-  heads = 0 if kind in ("feedforward", "lstm", "no_attention") else 4
+  h, w = agent_config.feature_map_shape(config)
+  heads = 0 if kind in ("feedforward", "lstm") else 4
   assert out.logits.shape == (T, B, NUM_ACTIONS) and out.value.shape == (T, B)
   assert out.attention.shape == (T, B, heads, h, w) and (h, w) == (11, 11)
   if heads:
@@ -248,7 +248,7 @@ def test_bad_config_and_inputs_raise():
   with pytest.raises(ValueError, match="kind"):
     agent_lib.make_agent(_config("attention"), 4)
   with pytest.raises(ValueError, match="small"):
-    agent_lib.agent_config("huge")
+    agent_config.agent_config("huge")
   bad = _config("l2_keys")
   bad.key_channels = 6
   with pytest.raises(ValueError, match="multiple of num_heads"):
@@ -257,6 +257,12 @@ def test_bad_config_and_inputs_raise():
   bad.center_answers = "mean"
   with pytest.raises(ValueError, match="center_answers='mean'.*'running'"):
     agent_lib.make_agent(bad, 4)
+  # Options of the research investigation that left the product: the error names the note.
+  bad.center_answers = "batch"
+  with pytest.raises(ValueError, match="research-options-removed"):
+    agent_lib.make_agent(bad, 4)
+  with pytest.raises(ValueError, match="research-options-removed"):
+    agent_lib.make_agent(_config("no_attention"), 4)
   config, agent, params, _, _ = _agent_and_params("s3ta")
   obs = np.zeros((1, 1, 80, 80, 3), np.uint8)
   z = np.zeros((1, 1), np.int32)
@@ -343,22 +349,18 @@ def test_vision_norm_and_content_query_bias_give_content_logits_of_order_one():
   assert attention.max() > 10 / 121  # Peaked on content, not uniform.
 
 
-def test_centred_values_make_a_uniform_read_answer_zero():
-  """Queries are 0 after a reset, so the first map is uniform and the answer is the values'
-  spatial mean: with `center_values` that mean is 0 (content and basis alike)."""
-  config = _config("s3ta")
-  attention, im = _first_step(config)
+def test_the_first_read_after_a_reset_is_the_values_spatial_mean():
+  """Queries are 0 after a reset, so the first map is uniform and each answer is the values'
+  spatial mean (content and basis alike)."""
+  attention, im = _first_step(_config("s3ta"))
+  np.testing.assert_allclose(attention, 1.0 / 121, rtol=1e-6)
   want = np.broadcast_to(im["values"].mean((1, 2))[:, None, :], im["answers"].shape)
   np.testing.assert_allclose(im["answers"], want, atol=1e-6)
-  config.center_values = True
-  attention, im = _first_step(config)
-  np.testing.assert_allclose(attention, 1.0 / 121, rtol=1e-6)
-  np.testing.assert_allclose(im["answers"], 0.0, atol=1e-6)
-  assert np.abs(im["values"]).max() > 0.1  # The basis alone has unit amplitude.
+  assert np.abs(im["answers"]).max() > 0.1  # The basis alone has unit amplitude.
 
 
 def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
-  config = _config("no_attention")
+  config = _config("s3ta")
   config.vision_lstm = False
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
@@ -380,7 +382,7 @@ def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
 
 
 def test_conv_lstm_forget_bias_option_reaches_the_cell():
-  config = _config("no_attention")
+  config = _config("s3ta")
   config.conv_lstm_forget_bias = -2.0
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = agent_lib.init_params(agent, config, jax.random.PRNGKey(2))
@@ -398,23 +400,3 @@ def test_conv_lstm_forget_bias_option_reaches_the_cell():
   (_, h1), _ = default.apply({"params": params["params"]["conv_lstm"]},
                              (state.vision_c[1:2], state.vision_h[1:2]), conv1)
   assert np.abs(np.asarray(h1)[0] - o_vis).max() > 1e-3  # The bias changed the output.
-
-
-def test_center_answers_subtracts_the_batch_mean_of_each_answer_feature():
-  """The answer processor reads answer - mean over the batch (numpy reference), per feature, at
-  each time step of an unroll; the queries before them are left as they are."""
-  config = _config("s3ta")
-  config.center_answers = "batch"
-  agent = agent_lib.make_agent(config, NUM_ACTIONS)
-  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(0), batch_size=3)
-  obs, act, rew, reset = _inputs(config, t=2, b=3)
-  _, v = agent.apply(params, obs, act, rew, reset, _random_state(config, b=3), method="unroll",
-                     mutable=["intermediates"])
-  answers = np.asarray(v["intermediates"]["answers"][0]).reshape(2, 3, -1)
-  inputs = np.asarray(v["intermediates"]["answer_inputs"][0])
-  queries = np.asarray(v["intermediates"]["queries"][0]).reshape(2, 3, -1)
-  q, a = queries.shape[-1], answers.shape[-1]
-  np.testing.assert_allclose(inputs[..., q:q + a], answers - answers.mean(1, keepdims=True),
-                             rtol=1e-5, atol=1e-6)
-  np.testing.assert_array_equal(inputs[..., :q], queries)
-  assert np.abs(answers.mean(1)).max() > 1e-3  # The mean removed is not trivially zero.

@@ -70,12 +70,12 @@ def frame_shape(config) -> tuple[int, int]:
 
 
 def _library(config):
-  return tiny_agent if config.get("kind") == "tiny" else s3ta_agent
+  return tiny_agent if config.kind == "tiny" else s3ta_agent
 
 
 def build(config: ml_collections.ConfigDict, num_actions: int,
           reward_clip: float = 1.0) -> ImpalaAgent:
-  """The agent an agent config describes: `s3ta_agent.agent_config(...)` or
+  """The agent an agent config describes: `agent_config.agent_config(...)` or
   `tiny_agent.tiny_config()`, for an environment's action count."""
   lib = _library(config)
   module = lib.make_agent(config, num_actions)

@@ -103,7 +103,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   over non-terminal steps."""
   h, w = agent.frame_shape
   cell = params["params"].get("core")
-  forget_bias = agent.config.get("conv_lstm_forget_bias", 1.0)
+  forget_bias = agent.config.get("conv_lstm_forget_bias", 0.0)  # The tiny agent has no ConvLSTM.
 
   @jax.jit
   def step_stats(params, out, intermediates, state, new_state, first):

@@ -56,7 +56,7 @@ def loss_scale(config) -> float:
   for its 32 x 50 = 1600 transitions. Scaling a smaller batch's sum up to that count keeps both:
   for RMSProp it is the same as dividing eps by the square of the factor.
   """
-  transitions = config.get("loss_transitions", 0)
+  transitions = config.loss_transitions
   return transitions / (config.batch_size * config.unroll_length) if transitions else 1.0
 
 
@@ -138,7 +138,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
   network while attention is still uniform) barely move the weights. Adam normalises them.
   """
   clip = make_clip(config)
-  name = config.get("optimizer", "rmsprop")
+  name = config.optimizer
   if name == "rmsprop":
     momentum = config.momentum if config.momentum else None
     return optax.chain(clip, optax.rmsprop(config.learning_rate, decay=config.decay,

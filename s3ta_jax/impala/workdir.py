@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 
 from common.workdir import load_workdir
-from s3ta_jax.impala import agents, learner as learner_lib, system
+from s3ta_jax.impala import agents, learner as learner_lib, migrate, system
 
 
 def mismatch(config) -> str | None:
@@ -34,4 +34,4 @@ def restore(config, checkpointer):
 
 def load(workdir: str):
   """(config, agent, params, frames) of a launch.atari workdir's latest checkpoint."""
-  return load_workdir(workdir, restore, mismatch)
+  return load_workdir(workdir, restore, mismatch, migrate.config)

@@ -1,7 +1,7 @@
 """Can an agent learn to read Catch frames under an optimizer? A supervised probe, no RL.
 
-  python -m launch.probe_optimizer --agent=small --optimizer=rmsprop --learning_rate=6e-4 --eps=0.01
-  python -m launch.probe_optimizer --agent=small --optimizer=adam --learning_rate=1e-3 --eps=1e-8
+  python -m s3ta_jax.research.probe_optimizer --agent=small --optimizer=rmsprop --learning_rate=6e-4 --eps=0.01
+  python -m s3ta_jax.research.probe_optimizer --agent=small --optimizer=adam --learning_rate=1e-3 --eps=1e-8
 
 Each example is a random Catch frame (`s3ta_jax.impala.catch_env` layout: ball, paddle on the
 bottom row) shown for 3 agent steps; the label is the move that brings the paddle under the ball
@@ -21,7 +21,7 @@ from absl import app, flags
 
 from common.cli import run_main
 from common.errors import UsageError
-from s3ta_jax.agent import agent_config
+from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import agents, catch_env, learner, tiny_agent
 
 

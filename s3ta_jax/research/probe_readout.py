@@ -1,8 +1,8 @@
 """Can an agent's torso learn to report where things are on real Breakout frames? A supervised
 probe, no RL: the gradient is clean, so a variant that fails here cannot learn from V-trace.
 
-  python -m launch.probe_readout
-  python -m launch.probe_readout --agent.vision_norm=True --agent.query_bias_std=0.5
+  python -m s3ta_jax.research.probe_readout
+  python -m s3ta_jax.research.probe_readout --agent.vision_norm=True --agent.query_bias_std=0.5
 
 Frames come from random play in envpool (84x84 RGB, the `:cpu` agent's input). The target is
 (ball x - paddle x) / 40 in pixels, read off the frame (paddle: rows 75-77, ball: rows 40-73,
@@ -11,7 +11,7 @@ inside the 5-pixel side walls); frames without a ball in that band are left out.
 with Adam and the loss summed over the batch as in the IMPALA learner. Prints R^2 of the last
 100 updates every 100.
 
-  python -m launch.probe_readout --target_noise=2
+  python -m s3ta_jax.research.probe_readout --target_noise=2
 
 adds fresh Gaussian noise of that std to each training target (R^2 still against the clean
 target), a stand-in for the noise of V-trace returns: which torsos still learn when the signal
@@ -33,7 +33,7 @@ from ml_collections import config_flags
 
 from common.cli import run_main
 from common.errors import UsageError
-from s3ta_jax.agent import agent_config
+from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import agents, envs
 
 _WALL = 5  # Side walls of the 84-pixel-wide Breakout frame.
@@ -144,7 +144,7 @@ def main(argv):
 
 if __name__ == "__main__":
   config_flags.DEFINE_config_dict("agent", agent_config("small"),
-                                  "The small agent config; set fields as --agent.kind=no_attention.")
+                                  "The small agent config; set fields as --agent.kind=lstm.")
   flags.DEFINE_float("learning_rate", 5e-4, "Adam learning rate (the :cpu config's).")
   flags.DEFINE_integer("batch_size", 32, "Sequences per update.")
   flags.DEFINE_integer("steps", 400, "Updates.")
