@@ -8,7 +8,10 @@ import subprocess
 import sys
 import threading
 
-from absl import flags
+from typing import Any, Callable
+
+from absl import app, flags, logging
+from ml_collections import ConfigDict, config_flags
 
 from common.errors import STOPPED_EXIT_CODE, USAGE_EXIT_CODE, Stopped, UsageError
 
@@ -46,6 +49,23 @@ def parse_flags(argv):
   message = prefix + " ".join(lines)
   print(f"error: bad flag: {message} (the config file lists every field)", file=sys.stderr)
   raise SystemExit(USAGE_EXIT_CODE)
+
+
+def run_with_config(train: Callable[[ConfigDict], Any], example: str):
+  """The main of a training launcher: `--config=FILE[:ARG]`, any `--config.FIELD=VALUE`, then
+  `train(config)`. Called under `if __name__ == "__main__"`, so tests can import launchers."""
+  config_flag = config_flags.DEFINE_config_file(
+      "config", None, f"Path to a config file, e.g. {example}.", lock_config=True)
+
+  def main(argv):
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO; keep the progress.
+    if len(argv) > 1:
+      raise UsageError(f"unexpected arguments {argv[1:]}; settings go in --config.FIELD=VALUE.")
+    if config_flag.value is None:
+      raise UsageError(f"pass --config={example} (or another config file).")
+    train(config_flag.value)
+
+  app.run(lambda argv: run_main(main, argv), flags_parser=parse_flags)
 
 
 def run_child(command: list[str]) -> int:

@@ -1,14 +1,17 @@
-"""When a training loop evaluates, checkpoints and stops, the same in every loop and on every
-process; and Ctrl-C / SIGTERM as a request to checkpoint and stop."""
+"""The training loop every trainer runs (MNIST, Catch, the classifiers, IMPALA on Atari): when it
+reports, evaluates, checkpoints and stops, the same in every loop and on every process; and
+Ctrl-C / SIGTERM as a request to checkpoint and stop."""
 from __future__ import annotations
 
 import signal
 import threading
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
+
+from common.errors import Stopped
 
 
 class StopSignal:
@@ -69,8 +72,9 @@ class LoopControl:
     finished: bool = False
 
   def __init__(self, total_steps: int, eval_every_steps: int, checkpoint_every_s: float,
-               stop_signal: "StopSignal", stop_at: int | None = None, clock=time.time,
+               stop_signal: "StopSignal | None", stop_at: int | None = None, clock=time.time,
                max_seconds: float | None = None):
+    """`stop_signal` None: a loop nothing but its own end stops (a test, a benchmark)."""
     self.total_steps, self.eval_every_steps = total_steps, eval_every_steps
     self.checkpoint_every_s, self.stop_signal, self.stop_at = checkpoint_every_s, stop_signal, stop_at
     self._clock = clock
@@ -78,7 +82,7 @@ class LoopControl:
     self.max_seconds = max_seconds
 
   def after(self, step: int, finished: bool = False) -> "LoopControl.Actions":
-    requested = self.stop_signal.requested
+    requested = self._requested()
     now = self._clock()
     overdue = now - self._last_checkpoint >= self.checkpoint_every_s
     out_of_time = self.max_seconds is not None and now - self._start >= self.max_seconds
@@ -96,8 +100,49 @@ class LoopControl:
     return self.Actions(evaluate, checkpoint, wait=done or stop, stop=stop, done=done,
                         finished=finished)
 
+  def _requested(self) -> bool:
+    return self.stop_signal is not None and self.stop_signal.requested
+
   def stopped_message(self, step: int) -> str | None:
     """The `Stopped` message when a signal stopped the loop (None when `stop_at` did)."""
-    if self.stop_signal.requested:
+    if self._requested():
       return f"stopped at step {step}; re-run the same command to resume."
     return None
+
+
+class Outcome(NamedTuple):
+  step: int
+  stopped: bool   # Stopped early by `stop_at` (a test's kill), after its checkpoint.
+  finished: bool  # The loop met its own goal (a step returned finished=True).
+
+
+def run(control: LoopControl, step: int, train_step: Callable[[int], tuple[int, bool]], *,
+        save: Callable[[int, bool], None], report: Callable[[int], None], report_every_s: float,
+        evaluate: Callable[[int], None] | None = None,
+        before_save: Callable[[int], None] | None = None, clock=time.time) -> Outcome:
+  """Trains from `step` until `control` says done or stop; the one loop of every trainer.
+
+  Each iteration: `train_step(step)` returns (the new step, whether the loop met its own goal);
+  `control.after` decides the rest, in this order: `before_save(step)` when a checkpoint is due
+  (a divergence check), `report(step)` every `report_every_s` seconds and at the end,
+  `evaluate(step)` when due, `save(step, wait)`. A stop signal raises `Stopped` once the
+  checkpoint is saved (callers close their writers in a `finally`).
+  """
+  last_report = clock()
+  while step < control.total_steps:
+    step, finished = train_step(step)
+    actions = control.after(step, finished=finished)
+    if actions.checkpoint and before_save is not None:
+      before_save(step)
+    if clock() - last_report >= report_every_s or actions.done:
+      report(step)
+      last_report = clock()
+    if actions.evaluate and evaluate is not None:
+      evaluate(step)
+    if actions.checkpoint:
+      save(step, actions.wait)
+    if actions.stop and control.stopped_message(step):
+      raise Stopped(control.stopped_message(step))
+    if actions.stop or actions.done:
+      return Outcome(step, stopped=actions.stop, finished=actions.finished)
+  return Outcome(step, stopped=False, finished=False)

@@ -9,6 +9,7 @@ import time
 from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import tensorboardX
 
@@ -83,6 +84,32 @@ class Progress:
       self._metrics_file.close()
       self._events.close()
       self._metrics_file = None
+
+
+class MetricMeans:
+  """Per-step metrics summed since the last `take()`, with the items (images, frames) processed.
+
+  The sums stay device arrays: adding them does not wait for the step, so steps stay pipelined
+  until a progress line reads them.
+  """
+
+  def __init__(self):
+    self._sums, self._count, self._items = None, 0, 0
+
+  def add(self, metrics: Mapping[str, Any], items: float):
+    self._sums = metrics if self._sums is None else jax.tree.map(jnp.add, self._sums, metrics)
+    self._count += 1
+    self._items += items
+
+  def mean(self, name: str) -> float:
+    return float(jax.device_get(self._sums[name])) / self._count
+
+  def take(self) -> tuple[dict[str, float], float]:
+    """(the mean of each metric, the items) since the last take; then starts over."""
+    means = {k: float(v) / self._count for k, v in jax.device_get(self._sums).items()}
+    items = self._items
+    self._sums, self._count, self._items = None, 0, 0
+    return means, items
 
 
 def read_metrics(workdir: str) -> list[dict]:

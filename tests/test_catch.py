@@ -236,7 +236,7 @@ def test_agent_loss_gradient_on_heads_matches_hand_computation():
                              rtol=1e-4, atol=1e-6)
 
 
-# ----------------------------------------------------------------------------- launcher
+# ----------------------------------------------------------------------------- training loop
 
 
 @pytest.mark.parametrize("override, message", [
@@ -249,7 +249,7 @@ def test_agent_loss_gradient_on_heads_matches_hand_computation():
 ])
 def test_bad_config_gives_one_clear_error(override, message):
   from configs import ram_catch
-  from launch import catch as launch_catch
+  from ram_jax import catch_loop
   from common.checkpoint import Checkpointer
   from common.errors import UsageError
   from common.metrics import read_metrics
@@ -257,7 +257,7 @@ def test_bad_config_gives_one_clear_error(override, message):
   config = ram_catch.get_config()
   config.update(override)
   with pytest.raises(UsageError, match=message):
-    launch_catch.check_config(config)
+    catch_loop.check_config(config)
 
 
 def _tiny_catch_config(workdir, **overrides):
@@ -273,13 +273,13 @@ def _tiny_catch_config(workdir, **overrides):
 
 def test_launch_end_to_end_and_resume(tmp_path):
   import json
-  from launch import catch as launch_catch
+  from ram_jax import catch_loop
   from common.checkpoint import Checkpointer
   from common.errors import UsageError
   from common.metrics import read_metrics
   from common.workdir import load_workdir
   straight = _tiny_catch_config(tmp_path / "straight")
-  results = launch_catch.train(straight)
+  results = catch_loop.train(straight)
   records = read_metrics(str(tmp_path / "straight"))
   assert [r["step"] for r in records if "catch_rate" in r] == [2, 4]
   assert all(r["frames"] == r["step"] * 4 * catch.STEPS_PER_GAME for r in records)
@@ -290,8 +290,8 @@ def test_launch_end_to_end_and_resume(tmp_path):
   assert results["catch_rate"] in [k / 8 for k in range(9)]  # 8 games: a multiple of 1/8.
 
   # Stopped after 2 steps, re-run to 4: same final state (params, Adam, games, RNG) as straight.
-  launch_catch.train(_tiny_catch_config(tmp_path / "resumed", total_frames=2 * 4 * 23))
-  launch_catch.train(_tiny_catch_config(tmp_path / "resumed"))
+  catch_loop.train(_tiny_catch_config(tmp_path / "resumed", total_frames=2 * 4 * 23))
+  catch_loop.train(_tiny_catch_config(tmp_path / "resumed"))
   like = catch_agent.init_train_state(catch_agent.make_agent(straight),
                                       catch_agent.make_optimizer(straight), 4, jax.random.PRNGKey(9))
   states = []
@@ -311,4 +311,4 @@ def test_launch_end_to_end_and_resume(tmp_path):
                          ram_workdir.mnist_mismatch)
 
   with pytest.raises(UsageError, match="different config.*hidden"):
-    launch_catch.train(_tiny_catch_config(tmp_path / "resumed", hidden=32))
+    catch_loop.train(_tiny_catch_config(tmp_path / "resumed", hidden=32))

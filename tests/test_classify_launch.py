@@ -1,5 +1,6 @@
-"""launch.classify end to end: exact resume (parameters, batch statistics and the input
-iterator), outputs, errors, and the `:mock` smoke run on tfds mock ImageNet."""
+"""Classifier training (s3ta_jax.classify_loop) end to end: exact resume (parameters, batch
+statistics and the input iterator), outputs, errors, and `launch.classify`'s `:mock` smoke run on
+tfds mock ImageNet."""
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from common.checkpoint import Checkpointer
 from common.errors import UsageError
 from common.metrics import read_metrics
 from configs import s3ta_cluttered60
-from launch import classify
+from s3ta_jax import classify_loop
 from s3ta_jax import classifier, supervised
 from test_ram_data import write_mnist
 
@@ -49,7 +50,7 @@ def restore(workdir, config):
 def test_end_to_end_and_exact_resume(tmp_path):
   write_mnist(tmp_path / "mnist", num_train=40, num_test=12)
   straight = tiny_config(tmp_path / "mnist", tmp_path / "straight", num_validation=8)
-  results = classify.run(straight)
+  results = classify_loop.train(straight)
   assert results["step"] == 6 and results["num_examples"] == 12
   assert len(results["step_top1_error"]) == 2
   in_box = np.asarray(results["attention_in_box"])  # [T, heads], fractions of each map.
@@ -62,10 +63,10 @@ def test_end_to_end_and_exact_resume(tmp_path):
   # Killed after step 4's checkpoint, re-run: the same end state as the uninterrupted run, which
   # needs the input iterator to resume where it was (40 records: the epoch turns at step 5).
   resumed = tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_validation=8)
-  assert classify.run(resumed, stop_at=4) is None
+  assert classify_loop.train(resumed, stop_at=4) is None
   step, _, data_state = restore(tmp_path / "resumed", straight)
   assert step == 4 and len(data_state["iterators"]) == 1
-  classify.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_validation=8))
+  classify_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_validation=8))
   (_, a, _), (_, b, _) = restore(tmp_path / "straight", straight), restore(tmp_path / "resumed", straight)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
@@ -74,24 +75,24 @@ def test_end_to_end_and_exact_resume(tmp_path):
   changed = tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_validation=8)
   changed.model.num_heads = 3
   with pytest.raises(UsageError, match="model.num_heads"):
-    classify.run(changed)
+    classify_loop.train(changed)
 
 
 def test_mismatched_image_size_is_one_clear_error(tmp_path, monkeypatch):
   write_mnist(tmp_path / "mnist", num_train=20, num_test=8)
   config = tiny_config(tmp_path / "mnist", tmp_path / "w", num_validation=4, num_clutter=1)
-  build = classify.build_pipeline
+  build = classify_loop.build_pipeline
 
   def wrong_size(c):  # A dataset whose images are not the model's size.
     pipeline = build(c)
     pipeline.image_shape = (40, 40, 1)
     return pipeline
 
-  monkeypatch.setattr(classify, "build_pipeline", wrong_size)
+  monkeypatch.setattr(classify_loop, "build_pipeline", wrong_size)
   with pytest.raises(UsageError, match="image_size"):
-    classify.run(config)
+    classify_loop.train(config)
   with pytest.raises(UsageError, match="workdir"):
-    classify.run(tiny_config(tmp_path / "mnist", ""))
+    classify_loop.train(tiny_config(tmp_path / "mnist", ""))
 
 
 def test_mock_config_trains_on_tfds_mock_imagenet_without_tensorflow(tmp_path):
@@ -116,7 +117,7 @@ def test_a_diverged_run_stops_with_one_error_and_saves_no_nan(tmp_path):
   config = tiny_config(tmp_path / "mnist", tmp_path / "w", num_validation=4, learning_rate=1e30,
                        warmup_steps=0, num_train_steps=4, eval_every_steps=0)
   with pytest.raises(UsageError, match="diverged") as error:
-    classify.run(config)
+    classify_loop.train(config)
   # Checkpoints are due every step here: whatever was kept before the divergence is finite.
   kept = re.search(r"last checkpoint \(step (\w+)\)", str(error.value)).group(1)
   if kept != "None":
@@ -130,6 +131,6 @@ def test_the_baselines_train_through_the_same_launch(tmp_path):
   config = tiny_config(tmp_path / "mnist", tmp_path / "w", num_validation=4, num_train_steps=2,
                        eval_every_steps=0)
   config.model.kind = "recurrent_resnet"
-  results = classify.run(config)
+  results = classify_loop.train(config)
   assert results["kind"] == "recurrent_resnet" and len(results["step_top1_error"]) == 2
   assert "attention_in_box" not in results  # No attention maps to measure.

@@ -1,4 +1,5 @@
-"""launch.classify across two processes for real (127.0.0.1, gloo, two CPU devices each).
+"""Classifier training (s3ta_jax.classify_loop) across two processes for real (127.0.0.1, gloo,
+two CPU devices each).
 
 Each process reads its own shard of the training records and half of the evaluation set. After
 the run both processes must hold the same parameters, the evaluation must count every test
@@ -25,13 +26,13 @@ def _free_port() -> int:
 def worker(data_dir: str, workdir: str, port: int, process_id: int, stop_at: int, out: str):
   sys.path.insert(0, os.path.dirname(__file__))
   from test_classify_launch import restore, tiny_config
-  from launch import classify
+  from s3ta_jax import classify_loop
   import jax
   config = tiny_config(data_dir, workdir, num_validation=8, num_train_steps=4, eval_every_steps=0,
                        batch_size=8, eval_batch_size=8)
   config.distributed.update(enabled=True, coordinator_address=f"127.0.0.1:{port}",
                             num_processes=2, process_id=process_id)
-  results = classify.run(config, stop_at=stop_at or None)
+  results = classify_loop.train(config, stop_at=stop_at or None)
   assert jax.device_count() == 4 and jax.process_count() == 2
   step, state, data_state = restore(workdir, config)
   np.savez(out, *jax.tree.leaves(state))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from common.errors import UsageError
-from launch import evaluate_ram, mnist
-from ram_jax import data, train
+from launch import evaluate_ram
+from ram_jax import data, mnist_loop, train
 from test_mnist_launch import tiny_config
 from test_ram_data import write_mnist
 
@@ -61,7 +61,7 @@ def test_path_errors_and_their_average_match_a_loop(tmp_path):
 
 def test_evaluate_ram_path_zero_is_the_runs_own_evaluation(tmp_path):
   write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
-  results = mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "run"))
+  results = mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "run"))
   out = evaluate_ram.evaluate(str(tmp_path / "run"), num_paths=2)
   assert out["images"] == 24 and len(out["path_errors"]) == 2
   np.testing.assert_allclose(out["path_errors"][0], results["test_error"])

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from common.checkpoint import Checkpointer
-from common.loop import LoopControl, StopSignal
+from common.errors import Stopped
+from common.loop import LoopControl
 from common.metrics import after_resumes
 from common.workdir import write_json_atomic
 from s3ta_jax.impala import actor as actor_lib
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala import env_types
 from s3ta_jax.impala import learner as learner_lib
-from s3ta_jax.impala import system
+from s3ta_jax.impala import atari_loop, system
 
 
 class ScriptedEnvs:
@@ -185,7 +186,7 @@ def test_crashed_actor_makes_learner_raise():
   trainer = system.Trainer(_catch_config())
   trainer.start_actors(make_env=lambda i: (lambda: ExplodingEnvs(4, 2, 12, 10)))
   with pytest.raises(system.ActorCrashed, match="boom: emulator died"):
-    trainer.run(control=LoopControl(10**12, 0, 1e9, _Signal(at=10**9), max_seconds=120))
+    atari_loop.run(trainer, LoopControl(10**12, 0, 1e9, _Signal(at=10**9), max_seconds=120))
   assert trainer.stop.is_set()
 
 
@@ -257,9 +258,10 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
   trainer = system.Trainer(_catch_config(), saves)
   clock = iter(range(100))  # One "second" per call: a timed checkpoint after every 2 updates.
   control = LoopControl(10**9, 0, checkpoint_every_s=2.0, stop_signal=_Signal(at=5),
-                                clock=lambda: next(clock))
-  summary = trainer.run(control=control)
-  assert summary["stopped"] and not summary["reached"] and summary["steps"] == trainer.step == 5
+                        clock=lambda: next(clock))
+  with pytest.raises(Stopped, match="re-run the same command"):
+    atari_loop.run(trainer, control)
+  assert trainer.step == 5
   assert saves.steps == [2, 4, 5]  # The timed ones, then the one on stopping.
   params = learner_lib.to_local(trainer.params)
   resumed = system.Trainer(_catch_config(), Checkpointer(str(tmp_path)),
@@ -267,9 +269,9 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
   assert resumed.step == 5 and resumed.frames == 5 * resumed.frames_per_update
   jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)
   # A return target met ends the run normally (not as a stop), after a final save.
-  control = LoopControl(10**9, 0, 1e9, stop_signal=_Signal(at=10**9))
-  summary = resumed.run(stop_return=-1.0, return_window=1, control=control)  # Any game meets it.
-  assert summary["reached"] and not summary["stopped"] and resumed.step > 5
+  control = LoopControl(10**9, 0, 1e9, stop_signal=None)
+  summary = atari_loop.run(resumed, control, stop_return=-1.0, return_window=1)  # Any game.
+  assert summary["reached"] and resumed.step > 5
   assert summary["frames"] < resumed.config.total_frames  # It ended early, at the first game.
   assert Checkpointer(str(tmp_path)).latest_step() == resumed.step
 

@@ -98,7 +98,7 @@ def crash_worker(port: int, process_id: int):
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
   sys.path.insert(0, os.path.dirname(__file__))
   from test_impala_actor import ExplodingEnvs, _catch_config
-  from s3ta_jax.impala import system
+  from s3ta_jax.impala import atari_loop, system
 
   config = _catch_config()
   config.batch_size = 4  # One unroll per learner device.
@@ -113,8 +113,7 @@ def crash_worker(port: int, process_id: int):
     trainer.start_actors(make_env=exploding)
   try:
     from common.loop import LoopControl
-    never = type("Never", (), {"requested": False})()
-    trainer.run(control=LoopControl(10**12, 0, 1e9, never, max_seconds=200))
+    atari_loop.run(trainer, LoopControl(10**12, 0, 1e9, stop_signal=None, max_seconds=200))
   except system.ActorCrashed as e:
     print(f"process {process_id}: ActorCrashed after {trainer.step} updates: {e}", flush=True)
     os._exit(CRASHED_EXIT)  # Skip jax.distributed's exit barrier: the peer may be gone.

@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import UsageError
 from configs import s3ta_kinetics, s3ta_moving_mnist
-from launch import classify
+from s3ta_jax import classify_loop
 from s3ta_jax import input_pipeline as ip
 from s3ta_jax import kinetics
 
@@ -139,7 +139,7 @@ def test_moving_digits_train_unflipped_because_their_label_has_a_direction(built
   for name, config in (("kinetics", s3ta_kinetics.get_config()),
                        ("moving_digits", s3ta_moving_mnist.get_config())):
     config.data_dir, config.model.image_size = directory, 16
-    pipeline = classify.build_pipeline(config)
+    pipeline = classify_loop.build_pipeline(config)
     augment, record = pipeline.train_ops[0], pipeline.train_source[0]
     crops = [augment.random_map(record, np.random.default_rng(s))["image"] for s in range(16)]
     # Blue grows with x in every clip (clip_frames), so it falls along x only in a mirrored crop.
@@ -155,7 +155,7 @@ def test_launch_classify_trains_the_video_model_on_the_built_dataset(built, tmp_
   m = config.model
   m.image_size, m.num_frames, m.image_channels = 16, NUM_FRAMES, 3
   m.image_mean, m.image_std = (0.5,) * 3, (0.25,) * 3
-  results = classify.run(config)
+  results = classify_loop.train(config)
   assert results["kind"] == "s3ta_video" and results["sequence_length"] == NUM_FRAMES
   assert results["num_examples"] == len(VALIDATION) and results["images"] == 6
   assert len(results["step_top1_error"]) == NUM_FRAMES  # One read (and one guess) per frame.
@@ -163,4 +163,4 @@ def test_launch_classify_trains_the_video_model_on_the_built_dataset(built, tmp_
   config.model.num_frames = 4  # The data has 5 frames: one error naming both.
   config.workdir = str(tmp_path / "other")
   with pytest.raises(UsageError, match=r"\(5, 16, 16, 3\).*\(4, 16, 16, 3\)"):
-    classify.run(config)
+    classify_loop.train(config)

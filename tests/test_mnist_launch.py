@@ -1,4 +1,5 @@
-"""launch.mnist end to end on tiny synthetic MNIST: outputs, resumption, data parallelism, errors."""
+"""MNIST training (ram_jax.mnist_loop, launch.mnist) end to end on tiny synthetic MNIST: outputs,
+resumption, data parallelism, command-line errors."""
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from common.checkpoint import Checkpointer
 from common.errors import Stopped, UsageError
 from common.metrics import read_metrics
 from configs import mnist_base
-from launch import mnist
+from ram_jax import mnist_loop
 from ram_jax import train
 from test_ram_data import write_mnist
 
@@ -45,7 +46,7 @@ def restore(workdir, config):
 def test_end_to_end_and_resume(tmp_path):
   write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
   straight = tiny_config(tmp_path / "mnist", tmp_path / "straight")
-  results = mnist.run(straight)
+  results = mnist_loop.train(straight)
   # Outputs: metrics (train + eval lines), results.json, a checkpoint at the last step.
   records = read_metrics(str(tmp_path / "straight"))
   assert [r["step"] for r in records if "validation_error" in r] == [3, 6]
@@ -57,9 +58,9 @@ def test_end_to_end_and_resume(tmp_path):
 
   # A run killed after step 4's checkpoint, then re-run, ends where the uninterrupted run ends:
   # same params, optimizer state, step and RNG.
-  assert mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed"), stop_at=4) is None
+  assert mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed"), stop_at=4) is None
   assert restore(tmp_path / "resumed", straight)[0] == 4
-  mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed"))
+  mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed"))
   step_a, state_a = restore(tmp_path / "straight", straight)
   step_b, state_b = restore(tmp_path / "resumed", straight)
   assert step_a == step_b == 6
@@ -67,7 +68,7 @@ def test_end_to_end_and_resume(tmp_path):
 
   # A different model in the same workdir is refused.
   with pytest.raises(UsageError, match="different config.*num_glimpses"):
-    mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_glimpses=4))
+    mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_glimpses=4))
 
   # A workdir made before `reward` existed resumes with the paper's reward, and only with it.
   config_path = tmp_path / "resumed" / "config.json"
@@ -75,9 +76,9 @@ def test_end_to_end_and_resume(tmp_path):
   del stored["reward"]
   config_path.write_text(json.dumps(stored))
   with pytest.raises(UsageError, match="reward: 'correct' -> 'probability'"):
-    mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", reward="probability",
+    mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed", reward="probability",
                           num_train_steps=7))
-  resumed = mnist.run(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))
+  resumed = mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "resumed", num_train_steps=7))
   assert resumed["step"] == 7
 
 
@@ -175,8 +176,8 @@ def test_ctrl_c_checkpoints_then_stops_and_the_rerun_resumes(tmp_path, monkeypat
   monkeypatch.setattr(train, "make_train_step", make_step_that_presses_ctrl_c)
   handler = signal.getsignal(signal.SIGINT)
   with pytest.raises(Stopped, match="stopped at step 2"):
-    mnist.run(config)
+    mnist_loop.train(config)
   assert signal.getsignal(signal.SIGINT) is handler  # The run's handler is gone again.
   assert restore(tmp_path / "run", config)[0] == 2  # Saved although no periodic save was due.
   monkeypatch.setattr(train, "make_train_step", make_step)
-  assert mnist.run(config)["step"] == 6
+  assert mnist_loop.train(config)["step"] == 6

@@ -1,4 +1,5 @@
-"""Wires actors and learner: config checks, parameter broadcast, actor supervision, training loop.
+"""Wires actors and learner: config checks, parameter broadcast, actor supervision, checkpoints
+(the training loop over a `Trainer` is `atari_loop.run`).
 
 Every process (multi-host via `jax.distributed.initialize`, done by the launcher) runs its own
 actor threads and feeds its share of each batch (batch_size / num_processes unrolls) to the
@@ -7,10 +8,8 @@ stay identical everywhere. Actors get new parameters after every update (`ParamS
 """
 from __future__ import annotations
 
-import collections
 import queue
 import threading
-import time
 from typing import Callable
 
 import jax
@@ -95,7 +94,7 @@ def restore_learner_state(checkpointer, variables, optimizer) -> dict:
 
 
 class Trainer:
-  """Holds the learner state and the actor threads of this process. `run()` trains."""
+  """Holds the learner state and the actor threads of this process (`atari_loop.run` trains)."""
 
   def __init__(self, config, checkpointer=None, log: Callable = print):
     """`checkpointer` (e.g. `common.checkpoint.Checkpointer(workdir)`: `latest_step`, `restore`,
@@ -207,73 +206,3 @@ class Trainer:
     self.stop.set()
     for a in self.actors:
       a.thread.join(timeout=10)
-
-  def run(self, total_frames: int | None = None, stop_return: float | None = None,
-          return_window: int = 100, progress=None, control=None):
-    """Trains until `total_frames`, a mean return >= `stop_return`, or what `control` decides.
-
-    `control` (`common.loop.LoopControl` over frames) decides after each update when to
-    checkpoint and whether to stop (Ctrl-C/SIGTERM) or end (the return reached, its time limit
-    spent), the same on every process, so collective saves and exits match. Without it (a
-    single-process test), this process checkpoints every `checkpoint_every_s` by its own clock.
-    Saves a checkpoint at the end; returns a summary.
-    """
-    c = self.config
-    total_frames = total_frames or c.total_frames
-    recent = collections.deque(maxlen=return_window)
-    history = []
-    start, last_ckpt, last_log = time.time(), time.time(), time.time()
-    steps_at_log, metrics, reached, stopped = self.step, None, False, False
-    if not self.actors:
-      self.start_actors()
-    try:
-      while self.frames < total_frames:
-        batch, init_state = self.next_batch_everywhere()
-        metrics = self.update(batch, init_state)
-        returns, _ = self.episodes.drain()
-        recent.extend(returns)
-        reached = stop_return is not None and len(recent) == recent.maxlen and \
-            bool(np.mean(recent) >= stop_return)
-        now = time.time()
-        if progress is not None and (now - last_log >= c.log_every_s or reached):
-          local = to_local(metrics)
-          attention_max = local.pop("attention_max") / local["attention_count"]
-          attention_entropy = local.pop("attention_entropy") / local["attention_count"]
-          m = {k: float(v) for k, v in local.items()}
-          n = c.batch_size * c.unroll_length
-          shown = dict(loss=m["loss"] / n, pg_loss=m["pg_loss"] / n,
-                       baseline_loss=m["baseline_loss"] / n, entropy=m["entropy"] / n,
-                       value_spread=m["value_spread"] / n,
-                       grad_norm=m["grad_norm"],
-                       learner_steps_per_s=(self.step - steps_at_log) / (now - last_log),
-                       queue_fill=self.queue.qsize() / max(c.queue_size, 1),
-                       actor_frames=sum(a.env_steps for a in self.actors) * ACTION_REPEAT)
-          if attention_max.size:  # Per head: 1/(h*w) is uniform, 1 is one-hot.
-            shown.update({f"attention_max_h{i}": v for i, v in enumerate(attention_max)})
-            shown.update(attention_entropy=float(np.mean(attention_entropy)))
-          if recent:
-            shown.update(return_mean=float(np.mean(recent)),
-                         return_median=float(np.median(recent)), episodes=len(recent))
-          progress.update(self.frames, self.frames_per_update * (self.step - steps_at_log),
-                          shown, force=True)
-          history.append(dict(frames=self.frames, time=now - start, **shown))
-          last_log, steps_at_log = now, self.step
-        if control is not None:
-          actions = control.after(self.frames, finished=reached)
-          reached, stopped = actions.finished, actions.stop
-          if actions.done or actions.stop:
-            break  # The final save below waits for the write.
-          if actions.checkpoint:
-            self.save(wait=False)
-        else:
-          if self.checkpointer and now - last_ckpt >= c.checkpoint_every_s:
-            self.save(wait=False)
-            last_ckpt = now
-          if reached:
-            break
-    finally:
-      self.shutdown()
-    self.save(wait=True)
-    return dict(frames=self.frames, steps=self.step, seconds=time.time() - start,
-                return_mean=float(np.mean(recent)) if recent else float("nan"),
-                reached=reached, stopped=stopped, history=history)
