@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -146,3 +146,25 @@ def run(control: LoopControl, step: int, train_step: Callable[[int], tuple[int, 
     if actions.stop or actions.done:
       return Outcome(step, stopped=actions.stop, finished=actions.finished)
   return Outcome(step, stopped=False, finished=False)
+
+
+def train_and_evaluate(step: int, train_step: Callable[[int], tuple[int, bool]], *, total: int,
+                       eval_every_steps: int, checkpoint_every_s: float,
+                       save: Callable[[int, bool], None], report: Callable[[int], None],
+                       report_every_s: float, evaluate: Callable[[int], Any],
+                       before_save: Callable[[int], None] | None = None,
+                       stop_at: int | None = None, closing: Sequence[Any] = ()
+                       ) -> tuple[Outcome, Any]:
+  """A training session of a step-counted loop: `run` to `total` steps under Ctrl-C/SIGTERM
+  handling, then the final evaluation; `closing` (checkpointers, progress writers) is closed
+  whatever happens. Returns (outcome, the final `evaluate(step)`; None when `stop_at` stopped).
+  """
+  try:
+    with StopSignal() as stop_signal:
+      control = LoopControl(total, eval_every_steps, checkpoint_every_s, stop_signal, stop_at)
+      outcome = run(control, step, train_step, save=save, report=report,
+                    report_every_s=report_every_s, evaluate=evaluate, before_save=before_save)
+    return outcome, None if outcome.stopped else evaluate(outcome.step)
+  finally:
+    for writer in closing:
+      writer.close()

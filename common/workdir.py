@@ -25,6 +25,14 @@ RESUMABLE_FIELDS = frozenset({
 RESUMABLE_PREFIXES = ("distributed.",)
 
 
+def read_json(path: str) -> Any:
+  """The JSON value in `path`, or None when there is no such file."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
 def write_json_atomic(path: str, value) -> None:
   """Writes JSON to a temporary file and renames it: a killed process never leaves half a file."""
   tmp = path + ".tmp"

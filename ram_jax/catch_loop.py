@@ -108,17 +108,14 @@ def train(config) -> dict:
           f"{config.num_eval_episodes} games)", flush=True)
     return result
 
-  try:
-    with loop.StopSignal() as stop_signal:
-      control = loop.LoopControl(num_steps, config.eval_every_steps, config.checkpoint_every_s,
-                                 stop_signal)
-      step = loop.run(control, start, step_fn, report=report,
-                      report_every_s=config.progress_every_s, evaluate=evaluate,
-                      save=lambda step, wait: checkpointer.save(step, state, wait=wait)).step
-    result = evaluate(step)  # The final evaluation (of the restored agent if nothing was left).
-  finally:
-    checkpointer.close()
-    progress.close()
+  # The final evaluation is of the restored agent when nothing was left to train.
+  outcome, result = loop.train_and_evaluate(
+      start, step_fn, total=num_steps, eval_every_steps=config.eval_every_steps,
+      checkpoint_every_s=config.checkpoint_every_s,
+      save=lambda step, wait: checkpointer.save(step, state, wait=wait), report=report,
+      report_every_s=config.progress_every_s, evaluate=evaluate,
+      closing=(checkpointer, progress))
+  step = outcome.step
   results = {"step": step, "frames": step * per_step, **result,
              "num_eval_episodes": config.num_eval_episodes,
              "train_time_s_this_session": time.time() - t0}

@@ -87,20 +87,15 @@ def train(config, stop_at: int | None = None) -> dict | None:
     clock["since"] = time.time()
     return result
 
-  try:
-    with loop.StopSignal() as stop_signal:
-      control = loop.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
-                                 stop_signal, stop_at)
-      outcome = loop.run(control, start, step_fn, report=report,
-                         report_every_s=config.progress_every_s, evaluate=evaluate,
-                         save=lambda step, wait: checkpointer.save(step, state, wait=wait))
-    if outcome.stopped:
-      return None
-    step = outcome.step
-    result = evaluate(step)
-  finally:
-    checkpointer.close()
-    progress.close()
+  outcome, result = loop.train_and_evaluate(
+      start, step_fn, total=total, eval_every_steps=config.eval_every_steps,
+      checkpoint_every_s=config.checkpoint_every_s,
+      save=lambda step, wait: checkpointer.save(step, state, wait=wait), report=report,
+      report_every_s=config.progress_every_s, evaluate=evaluate, stop_at=stop_at,
+      closing=(checkpointer, progress))
+  if outcome.stopped:
+    return None
+  step = outcome.step
   results = {"step": step, "images": step * config.batch_size, "model": config.model,
              "task": task.name, "canvas": task.canvas, **result,
              "train_time_s_this_session": clock["train_s"]}

@@ -1,8 +1,6 @@
 """A `launch.mnist` or `launch.catch` run read back from its config and checkpoints:
 
-  config, params = common.workdir.load_workdir(workdir, ram_jax.workdir.restore_mnist,
-                                               ram_jax.workdir.mnist_mismatch,
-                                               ram_jax.train.migrate_config)
+  config, params = ram_jax.workdir.load_mnist_run(workdir)
 
 Each `restore_*` takes the run's `config.json` as a ConfigDict and any object with
 `restore(like)` (the `common.checkpoint.Checkpointer` it saved with).
@@ -10,8 +8,11 @@ Each `restore_*` takes the run's `config.json` as a ConfigDict and any object wi
 from __future__ import annotations
 
 import jax
+from ml_collections import ConfigDict
 
-from ram_jax import catch_agent, train
+from common.errors import UsageError
+from common.workdir import load_workdir
+from ram_jax import catch_agent, data, train
 
 
 def is_catch_run(config) -> bool:
@@ -49,3 +50,21 @@ def restore_catch(config, checkpointer):
   like = catch_agent.init_train_state(agent, catch_agent.make_optimizer(config), config.num_envs,
                                       jax.random.PRNGKey(0))
   return config, catch_agent.TrainState(*checkpointer.restore(like)).params
+
+
+def load_mnist_run(workdir: str) -> tuple[ConfigDict, dict]:
+  """(config, latest parameters) of a launch.mnist RAM run."""
+  return load_workdir(workdir, restore_mnist, mnist_mismatch, train.migrate_config)
+
+
+def load_catch_run(workdir: str) -> tuple[ConfigDict, dict]:
+  """(config, latest parameters) of a launch.catch run."""
+  return load_workdir(workdir, restore_catch, catch_mismatch)
+
+
+def load_mnist_digits(config: ConfigDict, data_dir: str | None) -> dict:
+  """The run's MNIST splits (`data.load_mnist`), from `data_dir` if given, else where it trained."""
+  try:
+    return data.load_mnist(data_dir or config.data_dir or None, config.num_validation)
+  except (ValueError, FileNotFoundError) as e:
+    raise UsageError(f"{e} (pass --data_dir if the data moved)") from None

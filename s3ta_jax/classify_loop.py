@@ -24,7 +24,8 @@ from common.checkpoint import Checkpointer
 from common.distributed import init_distributed
 from common.errors import UsageError
 from common.metrics import MetricMeans, Progress
-from common.workdir import claim_workdir, guard_config, load_workdir as load_run, write_json_atomic
+from common.workdir import claim_workdir, guard_config, write_json_atomic
+from common.workdir import load_workdir as load_run
 from ram_jax import train as ram_train
 from s3ta_jax import input_pipeline
 from s3ta_jax import supervised
@@ -192,20 +193,14 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
     checkpointer.save(step, state, data_state={"iterators": gather_iterator_states(iterator)},
                       wait=wait)
 
-  try:
-    with loop.StopSignal() as stop_signal:
-      control = loop.LoopControl(total, config.eval_every_steps, config.checkpoint_every_s,
-                                 stop_signal, stop_at)
-      outcome = loop.run(control, start, step_fn, report=report,
-                         report_every_s=config.progress_every_s, evaluate=evaluate, save=save,
-                         before_save=check_finite)
-    if outcome.stopped:
-      return None
-    step = outcome.step
-    result = evaluate(step)
-  finally:
-    checkpointer.close()
-    progress.close()
+  outcome, result = loop.train_and_evaluate(
+      start, step_fn, total=total, eval_every_steps=config.eval_every_steps,
+      checkpoint_every_s=config.checkpoint_every_s, save=save, report=report,
+      report_every_s=config.progress_every_s, evaluate=evaluate, before_save=check_finite,
+      stop_at=stop_at, closing=(checkpointer, progress))
+  if outcome.stopped:
+    return None
+  step = outcome.step
   results = {"step": step, "images": step * config.batch_size, "kind": config.model.kind,
              "sequence_length": supervised.sequence_length_at(config, step),
              "dataset": pipeline.name or config.dataset, **result}

@@ -8,19 +8,14 @@ its step-2 checkpoint and re-run must end with the parameters of the uninterrupt
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 
+from test_impala_multihost import free_port, load_leaves, wait_for_workers
+
 NUM_TEST = 12
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 def worker(data_dir: str, workdir: str, port: int, process_id: int, stop_at: int, out: str):
@@ -42,22 +37,14 @@ def worker(data_dir: str, workdir: str, port: int, process_id: int, stop_at: int
 
 
 def _run_pair(tmp_path, data_dir, workdir, stop_at=0):
-  port = _free_port()
+  port = free_port()
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
   outs = [str(tmp_path / f"{os.path.basename(workdir)}_{stop_at}_{i}.npz") for i in range(2)]
   procs = [subprocess.Popen([sys.executable, __file__, str(data_dir), str(workdir), str(port),
                              str(i), str(stop_at), outs[i]], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
-  for p in procs:
-    try:
-      log, _ = p.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-      for q in procs:
-        q.kill()
-      raise
-    assert p.returncode == 0, log[-3000:]
-  arrays = [[z[k] for k in sorted(z.files, key=lambda s: int(s.split("_")[1]))]
-            for z in map(np.load, outs)]
+  wait_for_workers(procs, timeout=300)
+  arrays = [load_leaves(out) for out in outs]
   infos = []
   for out in outs:
     with open(out + ".json") as f:

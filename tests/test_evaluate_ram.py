@@ -1,11 +1,10 @@
-"""Evaluation over several glimpse paths per image (train.make_evaluator, launch.evaluate_ram)."""
+"""Evaluation over several glimpse paths per image (train.make_evaluator, ram_jax.evaluation)."""
 import jax
 import numpy as np
 import pytest
 
 from common.errors import UsageError
-from launch import evaluate_ram
-from ram_jax import data, mnist_loop, train
+from ram_jax import data, evaluation, mnist_loop, train
 from test_mnist_launch import tiny_config
 from test_ram_data import write_mnist
 
@@ -59,20 +58,20 @@ def test_path_errors_and_their_average_match_a_loop(tmp_path):
   assert single == pytest.approx({"accuracy": 1 - path_errors[0], "error": path_errors[0]})
 
 
-def test_evaluate_ram_path_zero_is_the_runs_own_evaluation(tmp_path):
+def test_path_zero_is_the_runs_own_evaluation(tmp_path):
   write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
   results = mnist_loop.train(tiny_config(tmp_path / "mnist", tmp_path / "run"))
-  out = evaluate_ram.evaluate(str(tmp_path / "run"), num_paths=2)
+  out = evaluation.evaluate_paths(str(tmp_path / "run"), num_paths=2)
   assert out["images"] == 24 and len(out["path_errors"]) == 2
   np.testing.assert_allclose(out["path_errors"][0], results["test_error"])
 
   with pytest.raises(UsageError, match="--paths=0 must be >= 1"):
-    evaluate_ram.evaluate(str(tmp_path / "run"), num_paths=0)
+    evaluation.evaluate_paths(str(tmp_path / "run"), num_paths=0)
   (tmp_path / "empty").mkdir()
   (tmp_path / "empty" / "config.json").write_text((tmp_path / "run" / "config.json").read_text())
   with pytest.raises(UsageError, match="has no checkpoint yet"):
-    evaluate_ram.evaluate(str(tmp_path / "empty"), num_paths=2)
+    evaluation.evaluate_paths(str(tmp_path / "empty"), num_paths=2)
   (tmp_path / "catch").mkdir()
   (tmp_path / "catch" / "config.json").write_text('{"num_glimpses": 8, "retina_size": 6}')
   with pytest.raises(UsageError, match="not a launch.mnist workdir"):
-    evaluate_ram.evaluate(str(tmp_path / "catch"), num_paths=2)
+    evaluation.evaluate_paths(str(tmp_path / "catch"), num_paths=2)

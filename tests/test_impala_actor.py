@@ -277,19 +277,20 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
 
 
 def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
-  from launch import plot_atari
+  from s3ta_jax.impala import curves
   steps = [10, 20, 30, 40, 30, 40, 50]  # Killed at 40, resumed from the checkpoint at 20.
   records = [dict(step=s, return_mean=float(i), return_median=0.0, entropy=1.0)
              for i, s in enumerate(steps)]
   kept = after_resumes(records)
   assert [r["step"] for r in kept] == [10, 20, 30, 40, 50]
   assert [r["return_mean"] for r in kept] == [0.0, 1.0, 4.0, 5.0, 6.0]  # The resumed run's lines.
-  assert plot_atari.plot(records, "t", str(tmp_path / "c.png")) == 5
+  assert curves.plot(records, "t", str(tmp_path / "c.png")) == 5
   assert (tmp_path / "c.png").stat().st_size > 1000
 
 
 def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp_path):
-  from launch import plot_atari, reproduce
+  from common import run_records
+  from s3ta_jax.impala import curves
   # Killed at 600k, resumed from 400k: the redone 400k-600k lines replace the first ones.
   steps = [100_000, 260_000, 400_000, 600_000, 400_000, 520_000, 1_100_000]
   # Resumed twice: at 100 s the step goes back; at 1,000 s it goes on from a later checkpoint.
@@ -297,13 +298,13 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   times = [10.0, 20.0, 30.0, 40.0, 100.0, 110.0, 125.0, 1000.0]
   records = [dict(step=s, time=t, return_mean=float(i), return_median=0.0, entropy=1.3)
              for i, (s, t) in enumerate(zip(steps, times))]
-  assert plot_atari.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
+  assert curves.milestones(records) == {"0.25M": 1.0, "0.5M": 5.0, "1M": 6.0}
   write_json_atomic(str(tmp_path / "config.json"),
                             {"env_name": "Breakout", "agent": {"kind": "s3ta"}})
   write_json_atomic(str(tmp_path / "command.json"), {"command": [
       "/venv/bin/python", "-m", "launch.atari", "--config=c.py:cpu", "--config.x=(128,)"]})
   docs = tmp_path / "docs"
-  rec = plot_atari.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
+  rec = curves.record(str(tmp_path), records, str(docs / "figures/impala/r.png"), "S3TA",
                           str(docs))
   assert rec["frames"] == 1_200_000 and rec["value"] == 7.0
   assert rec["command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
@@ -314,6 +315,6 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # The sessions, not the gaps.
   (tmp_path / "records").mkdir()
   write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)
-  table = reproduce.atari_lines(str(tmp_path / "records"))
+  table = run_records.atari_lines(str(tmp_path / "records"))
   assert "| 0.25M | 0.5M | 1M |" in table[5]
   assert "| Breakout | s3ta | 1.00 | 5.00 | 6.00 | 7.00 (1.20M) |" in table[7]

@@ -21,7 +21,7 @@ import numpy as np
 N_UPDATES, GLOBAL_BATCH, UNROLL = 3, 8, 4
 
 
-def _free_port() -> int:
+def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
@@ -57,7 +57,7 @@ def worker(out_path: str, port: int, num_processes: int, process_id: int):
 
 def _run(tmp_path, runs):
   """Starts all (num_processes, process_id) workers at once; returns their parameter lists."""
-  port = _free_port()
+  port = free_port()
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu")
   procs, outs = [], []
@@ -67,16 +67,29 @@ def _run(tmp_path, runs):
     procs.append(subprocess.Popen(
         [sys.executable, __file__, out, str(port), str(num_processes), str(pid)], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+  wait_for_workers(procs, timeout=240)
+  return [load_leaves(out) for out in outs]
+
+
+def wait_for_workers(procs: list[subprocess.Popen], timeout: float) -> list[str]:
+  """Each worker's output, once all exited with status 0 (all are killed if one hangs)."""
+  logs = []
   for p in procs:
     try:
-      log, _ = p.communicate(timeout=240)
+      log, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
       for q in procs:
         q.kill()
       raise
     assert p.returncode == 0, log[-3000:]
-  return [[z[k] for k in sorted(z.files, key=lambda s: int(s.split("_")[1]))]
-          for z in map(np.load, outs)]
+    logs.append(log)
+  return logs
+
+
+def load_leaves(path: str) -> list[np.ndarray]:
+  """The arrays a worker saved with `np.savez(path, *leaves)`, in their order."""
+  with np.load(path) as z:
+    return [z[k] for k in sorted(z.files, key=lambda s: int(s.split("_")[1]))]
 
 
 def test_two_processes_match_each_other_and_single_process(tmp_path):
@@ -121,7 +134,7 @@ def crash_worker(port: int, process_id: int):
 
 
 def test_an_actor_crash_in_one_process_stops_every_process(tmp_path):
-  port = _free_port()
+  port = free_port()
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu")
   start = time.time()

@@ -1,4 +1,5 @@
-"""Tests of the RAM figures (launch.visualize_ram) and the reproduction runner (launch.reproduce)."""
+"""The RAM figures (ram_jax.figures), the reproduction runner and its report (ram_jax.experiments,
+ram_jax.results_report), and the random search (ram_jax.search)."""
 import json
 import os
 import signal
@@ -11,11 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from common.cli import run_child
 from common.errors import STOPPED_EXIT_CODE, UsageError
 from configs import mnist_base
-from launch import reproduce, search_ram, visualize_ram
-from ram_jax import analysis, data, glimpse, train
+from ram_jax import analysis, data, experiments, figures, glimpse, results_report, search
+from ram_jax import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +25,7 @@ def test_foveated_view_puts_full_resolution_centre_inside_upsampled_coarse_scale
   image = rng.random((1, 32, 32, 1)).astype(np.float32)
   # Centre (0, 0) -> pixel edge (16, 16): the 8x8 patch covers 12..19, the 16x16 one 8..23.
   views = np.asarray(glimpse.retina(jnp.asarray(image), jnp.zeros((1, 2)), size=8, num_scales=2))
-  view = visualize_ram.foveated_view(views[0, ..., 0])
+  view = figures.foveated_view(views[0, ..., 0])
   assert view.shape == (16, 16)
   coarse = image[0, 8:24, 8:24, 0].reshape(8, 2, 8, 2).mean(axis=(1, 3))
   expected = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
@@ -35,7 +35,7 @@ def test_foveated_view_puts_full_resolution_centre_inside_upsampled_coarse_scale
 
 def test_path_centres_match_the_pixels_the_sensor_reads():
   locations = np.random.default_rng(1).uniform(-1.2, 1.2, size=(50, 2)).astype(np.float32)
-  centres = visualize_ram.glimpse_centres_in_pixels(locations, 60, 40)
+  centres = figures.glimpse_centres_in_pixels(locations, 60, 40)
   row_col = np.asarray(glimpse.location_to_pixel(jnp.clip(jnp.asarray(locations), -1, 1), 60, 40))
   np.testing.assert_array_equal(centres + 0.5, row_col[:, ::-1])
 
@@ -161,11 +161,11 @@ def test_apply_with_glimpses_at_takes_glimpses_2_to_t_where_told():
 
 
 def test_select_sets_and_rejects_unknown_names():
-  assert [e.name for e in reproduce.select("mnist28_ram6,catch")] == ["mnist28_ram6", "catch"]
-  assert len(reproduce.select("table1")) == 14  # Table 1a (8 rows) + 1b (6 rows).
-  assert all(e.table in ("2a", "2b") for e in reproduce.select("table2"))
+  assert [e.name for e in experiments.select("mnist28_ram6,catch")] == ["mnist28_ram6", "catch"]
+  assert len(experiments.select("table1")) == 14  # Table 1a (8 rows) + 1b (6 rows).
+  assert all(e.table in ("2a", "2b") for e in experiments.select("table2"))
   with pytest.raises(UsageError, match="mnist28_ram66"):
-    reproduce.select("mnist28_ram66")
+    experiments.select("mnist28_ram66")
 
 
 def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
@@ -193,7 +193,7 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
                                                       "catch_rate": 1.0}))
   report = tmp_path / "results.md"
   (tmp_path / "search_cluttered60.md").write_text("# search\n")
-  reproduce.write_report(str(report), str(runs), "/data/mnist")
+  results_report.write_report(str(report), str(runs), "/data/mnist")
   assert "[search_cluttered60.md](search_cluttered60.md)" in report.read_text()
   rows = {(line.split("|")[1].strip(), line.split("|")[2].strip()): line
           for line in report.read_text().splitlines() if line.startswith(("| 1", "| 2", "| 4"))}
@@ -207,12 +207,12 @@ def test_report_shows_finished_part_done_and_missing_rows(tmp_path):
   assert "--config.lr" not in six
   assert "| not run |" in rows[("2a", "FC, 2 layers (256 hidden each)")]
   assert "| 85% | 100.00% | done | 20.0M frames |" in rows[("4.2", "RAM, 6×6 retina, 3 scales, LSTM 256")]
-  assert len(rows) == len(reproduce.EXPERIMENTS)
-  rows = reproduce.current_rows(str(runs), str(tmp_path / "run_records"), "/data/mnist")
-  [(label, images, errors, paper)] = reproduce.table_curves(rows, "2a")
+  assert len(rows) == len(experiments.EXPERIMENTS)
+  rows = experiments.current_rows(str(runs), str(tmp_path / "run_records"), "/data/mnist")
+  [(label, images, errors, paper)] = experiments.table_curves(rows, "2a")
   assert (label, images, paper) == ("RAM, 8 glimpses, 12×12, 3 scale(s)", [3_840_000, 5_120_000], 5.23)
   assert errors == pytest.approx([28.0, 25.0])
-  assert reproduce.table_curves(rows, "4.2") == []  # Catch has no test error.
+  assert experiments.table_curves(rows, "4.2") == []  # Catch has no test error.
   assert "[Table 2a](figures/table_2a.png)" in report.read_text()
   assert (tmp_path / "figures" / "table_2a.png").stat().st_size > 0
   assert not (tmp_path / "figures" / "table_1b.png").exists()  # No run of Table 1b.
@@ -228,7 +228,7 @@ def test_report_lists_s3ta_checks_from_their_records(tmp_path):
       machine="x86_64 2 cores", date="2026-12-02")))
   (records / "s3ta_other.json").write_text(json.dumps({"kind": "something else"}))
   report = tmp_path / "docs" / "results.md"
-  reproduce.write_report(str(report), str(tmp_path / "runs"), "")
+  results_report.write_report(str(report), str(tmp_path / "runs"), "")
   text = report.read_text()
   assert "# S3TA: checks of what trained agents attend to" in text
   row = [line for line in text.splitlines() if line.startswith("| Catch check")]
@@ -247,29 +247,29 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
   (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
       {"step": 100, "test_error": 0.2}, {"step": 200, "test_error": 0.0716}]))
   report = tmp_path / "docs" / "results.md"
-  reproduce.write_report(str(report), str(runs), "")
+  results_report.write_report(str(report), str(runs), "")
   first = report.read_text()
   record = tmp_path / "docs" / "run_records" / "cluttered60_conv.json"
   assert json.loads(record.read_text())["value"] == 0.0716
   for path in sorted(run.iterdir()):  # A fresh machine: the run directory is gone.
     path.unlink()
   run.rmdir()
-  reproduce.write_report(str(report), str(runs), "")
+  results_report.write_report(str(report), str(runs), "")
   assert report.read_text() == first
   assert "| 7.83% | 7.16% | done | 0.0M images |" in first
-  rows = reproduce.current_rows(str(runs), str(record.parent), "")
-  [(_, images, errors, _)] = reproduce.table_curves(rows, "2a")
+  rows = experiments.current_rows(str(runs), str(record.parent), "")
+  [(_, images, errors, _)] = experiments.table_curves(rows, "2a")
   assert images == [1000, 2000] and errors == pytest.approx([20.0, 7.16])
   # A part-done run of the row does not hide the finished result.
   run.mkdir()
   (run / "config.json").write_text(json.dumps({"num_train_steps": 200, "batch_size": 10}))
   (run / "metrics.jsonl").write_text(json.dumps({"step": 100, "test_error": 0.3}) + "\n")
-  reproduce.write_report(str(report), str(runs), "")
+  results_report.write_report(str(report), str(runs), "")
   assert report.read_text() == first
   # A record kept without its evaluations is drawn as its final point.
   record.write_text(json.dumps({**json.loads(record.read_text()), "curve": []}))
-  rows = reproduce.current_rows(str(runs), str(record.parent), "")
-  assert reproduce.table_curves(rows, "2a")[0][1:3] == ([2000], [pytest.approx(7.16)])
+  rows = experiments.current_rows(str(runs), str(record.parent), "")
+  assert experiments.table_curves(rows, "2a")[0][1:3] == ([2000], [pytest.approx(7.16)])
   # The table's figure is redrawn when another row's run finishes, so it never shows a stale run.
   figure = tmp_path / "docs" / "figures" / "table_2a.png"
   figure.write_bytes(b"drawn before the fc64 run")
@@ -278,26 +278,26 @@ def test_report_keeps_recorded_rows_when_their_runs_are_gone(tmp_path):
   (fc / "config.json").write_text(json.dumps({"num_train_steps": 200, "batch_size": 10}))
   (fc / "results.json").write_text(json.dumps({"step": 200, "images": 2000, "test_error": 0.27}))
   (fc / "metrics.jsonl").write_text(json.dumps({"step": 200, "test_error": 0.27}) + "\n")
-  reproduce.write_report(str(report), str(runs), "")
+  results_report.write_report(str(report), str(runs), "")
   assert "| 28.96% | 27.00% | done |" in report.read_text()
   assert figure.read_bytes().startswith(b"\x89PNG")
-  rows = reproduce.current_rows(str(runs), str(record.parent), "")
-  assert [c[0] for c in reproduce.table_curves(rows, "2a")] == [
+  rows = experiments.current_rows(str(runs), str(record.parent), "")
+  assert [c[0] for c in experiments.table_curves(rows, "2a")] == [
       "FC, 2 layers (64 hidden each)", "Convolutional, 2 layers"]
 
 
 def test_run_experiment_skips_finished_rows_and_accumulates_wall_time(tmp_path, monkeypatch):
   calls = []
-  monkeypatch.setattr(reproduce, "run_child", lambda cmd: calls.append(cmd) or 0)
-  experiment = reproduce.BY_NAME["mnist28_ram6"]
+  monkeypatch.setattr(experiments, "run_child", lambda cmd: calls.append(cmd) or 0)
+  experiment = experiments.BY_NAME["mnist28_ram6"]
   workdir = tmp_path / experiment.name
-  assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
-  assert reproduce.run_experiment(experiment, str(tmp_path), "") == 0
+  assert experiments.run_experiment(experiment, str(tmp_path), "") == 0
+  assert experiments.run_experiment(experiment, str(tmp_path), "") == 0
   assert len(calls) == 2  # Not finished (no results.json): run, then resumed.
   assert json.loads((workdir / "wall_time.json").read_text())["seconds"] >= 0
   (workdir / "config.json").write_text(json.dumps({"num_train_steps": 5}))
   (workdir / "results.json").write_text(json.dumps({"step": 5, "test_error": 0.1}))
-  reproduce.run_experiment(experiment, str(tmp_path), "")
+  experiments.run_experiment(experiment, str(tmp_path), "")
   assert len(calls) == 2  # Finished: skipped.
   assert calls[0][calls[0].index("-m") + 1] == "launch.mnist"
   assert f"--config.workdir={os.path.join(str(tmp_path), experiment.name)}" in calls[0]
@@ -335,10 +335,10 @@ def test_run_child_passes_each_stop_signal_to_the_run_once(tmp_path, whole_group
 
 
 def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path, monkeypatch):
-  trials = search_ram.sample_trials(20, seed=3)
-  assert trials == search_ram.sample_trials(20, seed=3)  # Re-running draws the same trials.
+  trials = search.sample_trials(20, seed=3)
+  assert trials == search.sample_trials(20, seed=3)  # Re-running draws the same trials.
   for params in trials:
-    for key, (lo, hi) in search_ram.SPACE.items():
+    for key, (lo, hi) in search.SPACE.items():
       assert lo <= params[key] <= hi
   calls = []
 
@@ -351,15 +351,15 @@ def test_search_samples_in_range_resumes_and_ranks_by_validation_error(tmp_path,
       json.dump({"step": int(args["num_train_steps"]), "validation_error": error}, f)
     return 0
 
-  monkeypatch.setattr(search_ram, "run_child", fake_run)
+  monkeypatch.setattr(search, "run_child", fake_run)
   report = tmp_path / "search.md"
-  best = search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
-  sampled = search_ram.sample_trials(4, seed=3)
+  best = search.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
+  sampled = search.sample_trials(4, seed=3)
   closest = min(range(4), key=lambda i: abs(np.log(sampled[i]["learning_rate"] / 0.05)))
   assert best[0] == f"trial_{closest:02d}" and len(calls) == 4
   table = [line for line in report.read_text().splitlines() if line.startswith("| trial_")]
   assert table[0].startswith(f"| trial_{closest:02d} |") and len(table) == 4
   errors = [float(line.split("|")[5].strip().rstrip("%")) for line in table]
   assert errors == sorted(errors)
-  search_ram.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
+  search.run_search("configs/ram_cluttered60.py", "", 4, 10, 3, str(tmp_path), str(report))
   assert len(calls) == 4  # Finished trials are not run again.

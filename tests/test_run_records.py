@@ -10,7 +10,8 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from launch import reproduce
+from common.workdir import read_json
+from ram_jax import experiments
 from s3ta_jax import agent_config
 from s3ta_jax.impala import system
 
@@ -48,8 +49,8 @@ def test_table_records_reproduce_from_their_commands_by_the_papers_method():
   changed default cannot leave a record whose command no longer gives its number), and uses
   none of the settings results.md names as outside the paper's method."""
   checked = 0
-  for e in reproduce.EXPERIMENTS:
-    record = reproduce.read_json(os.path.join(RECORDS, f"{e.name}.json"))
+  for e in experiments.EXPERIMENTS:
+    record = read_json(os.path.join(RECORDS, f"{e.name}.json"))
     if e.launch != "launch.mnist" or not record or record["state"] != "done":
       continue
     c = _config_of_command(record["command"])

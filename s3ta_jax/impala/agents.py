@@ -34,7 +34,7 @@ class ImpalaAgent(NamedTuple):
     (out, new_state), variables = self.module.apply(
         params, obs, prev_action, prev_reward, reset, state, method="step",
         mutable=["intermediates"])
-    return out, new_state, variables["intermediates"]
+    return out, new_state, variables.get("intermediates", {})  # The tiny agent sows none.
 
   def unroll(self, params, obs, prev_action, prev_reward, reset, state):
     return self.module.apply(params, obs, prev_action, prev_reward, reset, state,

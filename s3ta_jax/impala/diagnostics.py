@@ -30,15 +30,22 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
                    that hold the ball / the paddle; `*_cells` is the mass uniform attention puts
                    there. A head that ignores an object has far less than uniform on it.
 
-`python -m launch.evaluate_atari --workdir=DIR --diagnose` prints them for a trained agent.
+`python -m launch.evaluate_atari --workdir=DIR --diagnose` prints them for a trained agent
+(`diagnose_run`).
 """
 from __future__ import annotations
+
+import json
+import os
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from s3ta_jax import agent_config
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import workdir as atari_workdir
 from s3ta_jax.impala.rollout import Rollout
 
 SATURATED = 4.0
@@ -171,3 +178,32 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
               vision_gate_saturation=np.mean(vision.pop("vision_gate_saturation"), 0).tolist(),
               **{k: float(np.mean(v)) for k, v in vision.items()},
               **{k: np.mean(v, 0).tolist() for k, v in objects.items() if v})
+
+
+def diagnose_run(workdir: str, seed: int = 0) -> dict:
+  """`measure` on a launch.atari workdir's latest checkpoint: prints the measures, appends them
+  to `WORKDIR/eval.jsonl` and returns them."""
+  config, agent, params, frames = atari_workdir.load(workdir)
+  m = measure(agent, params, config.env_name, seed=seed)
+  uniform = ""
+  if agent.config.kind in agent_config.ATTENTION_KINDS:
+    h, w = agent_config.feature_map_shape(agent.config)
+    uniform = f" (uniform: {1 / (h * w):.4f}, one-hot: 1)"
+  print(f"{config.env_name} after {frames:,} frames: value std over envs {m['value_std']:.5f}; "
+        f"policy-LSTM gates saturated {100 * m['gate_saturation']:.1f}%; attention max weight "
+        f"{m['attention_max']:.4f}{uniform}; policy-LSTM input spread over envs "
+        f"{m['core_input_spread']:.4f} of its rms, {100 * m['core_input_dead']:.0f}% of its units "
+        "dead", flush=True)
+  if not np.isnan(m["vision_cell_abs"]):
+    gates = ", ".join(f"{g} {100 * v:.1f}%" for g, v in zip("ifgo", m["vision_gate_saturation"]))
+    print(f"vision ConvLSTM: gates saturated {gates}; mean |c| {m['vision_cell_abs']:.3f}, "
+          f"{100 * m['vision_cell_saturated']:.1f}% of cells |c| > {CELL_SATURATED:g};"
+          f" O_vis spread over envs {m['vision_spread']:.4f} of its rms", flush=True)
+  for name in ("ball", "paddle"):
+    if f"{name}_attention" in m:
+      heads = ", ".join(f"{v:.3f}" for v in m[f"{name}_attention"])
+      print(f"attention on the {name} per head: {heads} (uniform: {m[f'{name}_cells']:.3f})",
+            flush=True)
+  with open(os.path.join(workdir, "eval.jsonl"), "a") as f:
+    f.write(json.dumps(dict(frames=frames, mode="diagnose", time=time.time(), **m)) + "\n")
+  return m

@@ -1,4 +1,5 @@
-"""Plays whole games with fixed parameters (greedy or sampled actions) and reports unclipped returns.
+"""Plays whole games with fixed parameters (greedy or sampled actions) and reports unclipped returns
+and the human-normalised score (`python -m launch.evaluate_atari` calls `evaluate_run`).
 
 Steps the envs through the shared `rollout.Rollout` (the actor's agent inputs and terminal
 observations), in synchronous mode (one env per game, `batch_size == num_envs`); each env counts
@@ -6,10 +7,16 @@ its first finished game only. Life loss never ends an evaluation game.
 """
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import jax
 import numpy as np
 
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import human_scores
+from s3ta_jax.impala import workdir as atari_workdir
 from s3ta_jax.impala.rollout import Rollout
 
 
@@ -35,3 +42,30 @@ def evaluate(agent, params, env_name: str, episodes: int, greedy: bool, seed: in
     return np.where(finished, returns, rollout.game_returns_so_far())
   finally:
     env.close()
+
+
+def evaluate_run(workdir: str, episodes: int, modes: list[str], max_steps: int = 27000,
+                 seed: int = 0) -> list[dict]:
+  """Evaluates a launch.atari workdir's latest checkpoint in each of `modes` ("greedy",
+  "stochastic"): prints the returns and the human-normalised score, appends them to
+  `WORKDIR/eval.jsonl` and returns those records."""
+  config, agent, params, frames = atari_workdir.load(workdir)
+  records = []
+  for mode in modes:
+    start = time.time()
+    returns = evaluate(agent, params, config.env_name, episodes, greedy=mode == "greedy",
+                       seed=seed, max_steps=max_steps)
+    mean = float(np.mean(returns))
+    hns = human_scores.human_normalized(config.env_name, mean)
+    hns_text = f"{100 * hns:.1f}%" if hns is not None else "n/a (not an Atari-57 game)"
+    print(f"{config.env_name} {mode} after {frames:,} frames: {len(returns)} games, return mean "
+          f"{mean:.2f} median {np.median(returns):.2f} min {np.min(returns):.2f} max "
+          f"{np.max(returns):.2f}; human-normalised {hns_text} ({time.time() - start:.0f}s)",
+          flush=True)
+    records.append(dict(frames=frames, mode=mode, episodes=len(returns), return_mean=mean,
+                        return_median=float(np.median(returns)),
+                        returns=[float(r) for r in returns], human_normalized=hns,
+                        time=time.time()))
+    with open(os.path.join(workdir, "eval.jsonl"), "a") as f:
+      f.write(json.dumps(records[-1]) + "\n")
+  return records

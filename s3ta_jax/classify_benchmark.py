@@ -4,7 +4,7 @@
    `tfds.data_source`) and augmenting (`input_pipeline.TrainAugment`) to 224x224, and of the
    cluttered MNIST canvases.
 2. Train step images/s of S3TA at T = 1, 4, 8 and of the plain ResNet baseline, each also as
-   achieved GFLOP/s against the matmul peak measured in the same run (`launch/bench_util.py`).
+   achieved GFLOP/s against the matmul peak measured in the same run (`common/flops.py`).
 The pipeline is a bottleneck once the model runs faster than workers x the per-worker rate.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import bench_util
+from common.flops import describe, flops_per_call, matmul_peak_gflops
 from ram_jax import train as ram_train
 from s3ta_jax import classifier, input_pipeline, supervised
 
@@ -84,7 +84,7 @@ def time_train_step(size: str, kind: str, length: int, batch: int, repeats: int,
   images = jnp.asarray(rng.integers(0, 256, (batch, config.image_size, config.image_size,
                                              config.image_channels), dtype=np.uint8))
   labels = jnp.asarray(rng.integers(0, model.num_classes, batch).astype(np.int32))
-  flops = bench_util.flops_per_call(step, state, images, labels)
+  flops = flops_per_call(step, state, images, labels)
   for _ in range(2):  # Compile, then one more call to warm up.
     state, metrics = step(state, images, labels)
     jax.block_until_ready(metrics)
@@ -97,7 +97,7 @@ def time_train_step(size: str, kind: str, length: int, batch: int, repeats: int,
   seconds = statistics.median(times)
   rate = batch / seconds
   print(f"train step {size} {kind} T={length} batch {batch}: {rate:,.1f} img/s, "
-        f"{flops / batch / 1e9:.2f} GFLOP/img, {bench_util.describe(flops, seconds, peak)}",
+        f"{flops / batch / 1e9:.2f} GFLOP/img, {describe(flops, seconds, peak)}",
         flush=True)
   return rate
 
@@ -105,12 +105,12 @@ def time_train_step(size: str, kind: str, length: int, batch: int, repeats: int,
 def _opt_config():
   import ml_collections  # pylint: disable=g-import-not-at-top
   return ml_collections.ConfigDict({"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
-                                    "lr_boundaries": (), "warmup_steps": 0})
+                                    "lr_boundaries": (), "warmup_steps": 0, "max_grad_norm": 0.0})
 
 
 def main(argv):
   args = _parse(argv)
-  peak = bench_util.matmul_peak_gflops()
+  peak = matmul_peak_gflops()
   print(f"{jax.devices()[0].platform}: matmul peak {peak:,.0f} GFLOP/s", flush=True)
   per_worker = time_pipelines(args.pipeline_images)
   for size in args.sizes.split(","):

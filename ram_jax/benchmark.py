@@ -19,9 +19,9 @@ import time
 
 import jax
 import numpy as np
+from ml_collections import ConfigDict
 
-from configs import mnist_base
-from launch import bench_util
+from common.flops import describe, flops_per_call, matmul_peak_gflops
 from ram_jax import train
 
 CASES = {
@@ -36,8 +36,9 @@ CASES = {
 TARGETS = {"a": 16_000, "b": 7_000, "c": 5_000}
 
 
-def bench_case(name: str, batch_size: int, steps: int, repeats: int, unroll: int) -> dict:
-  config = mnist_base.base_config("ram")
+def bench_case(base_config: ConfigDict, name: str, batch_size: int, steps: int, repeats: int,
+               unroll: int) -> dict:
+  config = base_config.copy_and_resolve_references()
   config.update(CASES[name])
   config.batch_size = batch_size
   config.unroll = unroll
@@ -64,10 +65,11 @@ def bench_case(name: str, batch_size: int, steps: int, repeats: int, unroll: int
     cpu_rates.append(steps * batch_size / (time.process_time() - cpu_start))
   return dict(case=name, compile_s=compile_s, median=statistics.median(rates), low=min(rates),
               high=max(rates), per_cpu_s=statistics.median(cpu_rates),
-              flops_per_step=bench_util.flops_per_call(step, state, *arrays))
+              flops_per_step=flops_per_call(step, state, *arrays))
 
 
-def main(argv):
+def main(argv, base_config: ConfigDict):
+  """`base_config`: the RAM defaults (`configs/mnist_base.py`), which each case overrides."""
   parser = argparse.ArgumentParser(prog="python -m launch.benchmark ram", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--cases", default="a,b,c", help="comma-separated subset of a,b,c")
@@ -82,16 +84,16 @@ def main(argv):
     parser.error(f"unknown case(s) {unknown}; use a subset of {','.join(CASES)}")
   print(f"RAM training step, batch {args.batch_size}, {jax.local_device_count()} "
         f"{jax.default_backend()} device(s), {args.repeats} runs x {args.steps} steps", flush=True)
-  peak = bench_util.matmul_peak_gflops()
+  peak = matmul_peak_gflops()
   for name in cases:
-    r = bench_case(name, args.batch_size, args.steps, args.repeats, args.unroll)
+    r = bench_case(base_config, name, args.batch_size, args.steps, args.repeats, args.unroll)
     c = CASES[name]
     print(f"({name}) {c['canvas']}x{c['canvas']} {c['task']}, {c['glimpse_size']}x{c['glimpse_size']} "
           f"x{c['num_scales']} scales, {c['num_glimpses']} glimpses: compile {r['compile_s']:.1f}s, "
           f"{r['median']:,.0f} images/s median (range {r['low']:,.0f}-{r['high']:,.0f}; target "
           f"{TARGETS[name]:,}: {r['median'] / TARGETS[name]:.2f}x); "
           f"{r['per_cpu_s']:,.0f} images per CPU-second of this process; "
-          f"{bench_util.describe(r['flops_per_step'], args.batch_size / r['median'], peak)}",
+          f"{describe(r['flops_per_step'], args.batch_size / r['median'], peak)}",
           flush=True)
   load, cores = os.getloadavg()[0], os.cpu_count()
   # The benchmark itself keeps up to `cores` busy; more than that is other work competing.

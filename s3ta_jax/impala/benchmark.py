@@ -14,25 +14,36 @@ with a 4 x 20 learner batch, as one paper update of 32 x 50 takes ~40 s here).
 """
 from __future__ import annotations
 
+import argparse
 import queue
 import threading
 import time
+from typing import Any, Callable
 
 import jax
 import numpy as np
-from absl import flags
 
-from configs.s3ta_atari import get_config
-from launch import bench_util
+from common.flops import flops_per_call, matmul_peak_gflops
 
 CASES = ("s3ta", "s3ta_ff", "lstm", "feedforward", "paper")
-_CASES = flags.DEFINE_list("cases", list(CASES), f"Agents to measure, from {CASES}.")
-_ENV = flags.DEFINE_string("env", "Breakout", "Atari game.")
-_SECONDS = flags.DEFINE_float("seconds", 20.0, "Measured seconds per phase after warm-up.")
 
 
-def case_config(name: str):
-  """The training config a case measures."""
+def _parse(argv):
+  p = argparse.ArgumentParser(prog="python -m launch.benchmark atari", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--cases", default=",".join(CASES), help=f"comma list of agents, from {CASES}")
+  p.add_argument("--env", default="Breakout", help="Atari game")
+  p.add_argument("--seconds", type=float, default=20.0,
+                 help="measured seconds per phase after warm-up")
+  args = p.parse_args(argv[1:])
+  for name in args.cases.split(","):
+    if name not in CASES:
+      p.error(f"unknown case {name!r}; choose from {CASES}")
+  return args
+
+
+def case_config(get_config: Callable[[str], Any], name: str, env: str):
+  """The training config a case measures, from `configs/s3ta_atari.py`'s `get_config`."""
   if name == "paper":
     c = get_config()
     if jax.default_backend() == "cpu":
@@ -43,7 +54,7 @@ def case_config(name: str):
                         feedforward=dict(kind="feedforward")).get(name, {}))
   if name not in CASES:
     raise ValueError(f"unknown case {name!r}; use one of {CASES}.")
-  c.env_name = _ENV.value
+  c.env_name = env
   c.queue_size = 2 * c.batch_size
   return c
 
@@ -158,24 +169,25 @@ def flops_per_frame(trainer) -> tuple[float, float]:
   batch, init = synthetic_batch(trainer)
   traj, init = trainer.learner.shard_batch(batch, init)
   loss = lambda p: trainer.learner.loss_fn(p, traj, init)[0]
-  learner = bench_util.flops_per_call(jax.grad(loss), trainer.params)
+  learner = flops_per_call(jax.grad(loss), trainer.params)
   b = c.actor.env_batch_size
   h, w = agent.frame_shape
   step = lambda p, s: agent.step(p, np.zeros((b, h, w, 3), np.uint8), np.zeros(b, np.int32),
                                  np.zeros(b, np.float32), np.zeros(b, bool), s)
-  actor = bench_util.flops_per_call(step, trainer.params, agent.initial_state(b))
+  actor = flops_per_call(step, trainer.params, agent.initial_state(b))
   return learner / trainer.frames_per_update, actor / (b * ACTION_REPEAT)
 
 
-def main(argv):
-  flags.FLAGS(argv, known_only=True)
+def main(argv, get_config: Callable[[str], Any]):
+  """`get_config`: `configs/s3ta_atari.py`'s, whose recipes the cases measure."""
+  args = _parse(argv)
   from s3ta_jax.impala import system
-  peak = bench_util.matmul_peak_gflops()
+  peak = matmul_peak_gflops()
   print(f"{jax.devices()[0].device_kind}: f32 matmul peak {peak:,.0f} GFLOP/s", flush=True)
   rows = []
-  for name in _CASES.value:
-    c = case_config(name)
-    seconds = _SECONDS.value
+  for name in args.cases.split(","):
+    c = case_config(get_config, name, args.env)
+    seconds = args.seconds
     trainer = system.Trainer(c)
     tag = (f"[{name}] {trainer.agent_config.kind} {trainer.frame_shape}, learner "
            f"{c.batch_size}x{c.unroll_length}, {c.actor.num_actors} actors x {c.actor.num_envs} "

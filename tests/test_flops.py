@@ -2,15 +2,15 @@
 import jax
 import jax.numpy as jnp
 
-from launch import bench_util
+from common import flops
 
 
 def test_a_scan_of_matmuls_counts_every_iteration_and_the_backward_pass():
   x = jnp.ones((64, 64))
   unroll = lambda x: jax.lax.scan(lambda c, _: (c @ x, None), x, None, length=7)[0]
-  assert bench_util.flops_per_call(jax.jit(unroll), x) == 7 * 2 * 64 ** 3
+  assert flops.flops_per_call(jax.jit(unroll), x) == 7 * 2 * 64 ** 3
   # Backward of c @ x: one matmul for each operand's gradient.
-  assert bench_util.flops_per_call(jax.grad(lambda x: unroll(x).sum()), x) == 3 * 7 * 2 * 64 ** 3
+  assert flops.flops_per_call(jax.grad(lambda x: unroll(x).sum()), x) == 3 * 7 * 2 * 64 ** 3
 
 
 def test_a_grouped_convolution_counts_its_window_times_input_features_per_group():
@@ -18,4 +18,4 @@ def test_a_grouped_convolution_counts_its_window_times_input_features_per_group(
   conv = lambda im, k: jax.lax.conv_general_dilated(
       im, k, (2, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=3)
   outputs = 2 * 5 * 12 * 9  # Stride 2 on the rows.
-  assert bench_util.flops_per_call(conv, image, kernel) == 2 * outputs * (3 * 5 * 2)
+  assert flops.flops_per_call(conv, image, kernel) == 2 * outputs * (3 * 5 * 2)

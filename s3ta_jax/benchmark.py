@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from launch import bench_util
+from common.flops import describe, flops_per_call, matmul_peak_gflops
 from s3ta_jax import agent as agent_lib
 from s3ta_jax import agent_config
 
@@ -78,7 +78,7 @@ def _time(fn, args, repeats):
     start = time.perf_counter()
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - start)
-  return compile_s, statistics.median(times), bench_util.flops_per_call(fn, *args)
+  return compile_s, statistics.median(times), flops_per_call(fn, *args)
 
 
 def print_shapes_and_params():
@@ -114,7 +114,7 @@ def time_agent(size, kind, args, peak_gflops):
   rows.append((f"actor step B={b}", compile_s, sec, b / sec, "agent steps/s"))
   print(f"  {size:<5s} {kind:<11s} {rows[-1][0]:<24s} compile {compile_s:6.1f}s  "
         f"{sec * 1e3:9.1f} ms/call  {b / sec:10,.0f} agent steps/s  "
-        f"{bench_util.describe(flops, sec, peak_gflops)}", flush=True)
+        f"{describe(flops, sec, peak_gflops)}", flush=True)
 
   if not args.skip_learner:
     t = args.unroll_length
@@ -132,7 +132,7 @@ def time_agent(size, kind, args, peak_gflops):
     rows.append((f"learner T={t} B={b} f+b", compile_s, sec, t * b / sec, "frames/s"))
     print(f"  {size:<5s} {kind:<11s} {rows[-1][0]:<24s} compile {compile_s:6.1f}s  "
           f"{sec * 1e3:9.1f} ms/call  {t * b / sec:10,.0f} frames/s  "
-          f"{bench_util.describe(flops, sec, peak_gflops)}", flush=True)
+          f"{describe(flops, sec, peak_gflops)}", flush=True)
   return rows
 
 
@@ -141,14 +141,9 @@ def main(argv):
   print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} x{jax.device_count()}; "
         f"medians of {args.repeats} calls after compile + 1 warm-up\n")
   print_shapes_and_params()
-  peak = bench_util.matmul_peak_gflops()
+  peak = matmul_peak_gflops()
   print(f"\n== speed (a 2048^2 f32 matmul runs at {peak:,.1f} GFLOP/s here; FLOPs are "
         "matmuls + convolutions of the jaxpr) ==", flush=True)
   for size in args.sizes.split(","):
     for kind in args.kinds.split(","):
       time_agent(size, kind, args, peak)
-
-
-if __name__ == "__main__":
-  import sys
-  main(sys.argv)
