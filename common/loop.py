@@ -17,14 +17,17 @@ from common.errors import Stopped
 class StopSignal:
   """Ctrl-C or SIGTERM (a preempted job) asks a training loop to checkpoint and stop.
 
-  The loop polls `requested` once per step, so the state it saves is whole; a second Ctrl-C aborts
-  at once. Installed only in single-process runs: in a multi-process job one process leaving early
-  would leave the others waiting in a collective, so those keep the default (the periodic
-  checkpoint bounds the loss).
+  The loop polls `requested` once per step, so the state it saves is whole. Only a second Ctrl-C
+  aborts at once: SIGTERM is how `timeout` and schedulers ask a job to end, and they often send
+  it to the process and to its process group together, so a repeated SIGTERM is the same
+  request (a scheduler that will not wait follows with SIGKILL). Installed only in single-process
+  runs: in a multi-process job one process leaving early would leave the others waiting in a
+  collective, so those keep the default (the periodic checkpoint bounds the loss).
   """
 
   def __init__(self):
     self.requested = False
+    self._interrupts = 0  # Ctrl-Cs received.
     self._previous = {}
 
   def __enter__(self):
@@ -35,11 +38,15 @@ class StopSignal:
 
   def _handle(self, signum, frame):
     del frame
+    if signum == signal.SIGINT:
+      self._interrupts += 1
+      if self._interrupts > 1:
+        raise KeyboardInterrupt
     if self.requested:
-      raise KeyboardInterrupt
+      return
     self.requested = True
-    print(f"\n{signal.Signals(signum).name}: saving a checkpoint and stopping (again to abort)",
-          flush=True)
+    print(f"\n{signal.Signals(signum).name}: saving a checkpoint and stopping (Ctrl-C again to "
+          "abort)", flush=True)
 
   def __exit__(self, *exc_info):
     for sig, handler in self._previous.items():

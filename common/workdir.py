@@ -57,6 +57,24 @@ def with_defaults(tree: dict, defaults: dict[str, Any]) -> dict:
   return tree
 
 
+def make_workdir(workdir: str) -> None:
+  """Creates `workdir` if needed; a path that names a file is a usage error, not a traceback."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UsageError(f"workdir {workdir} is a file, not a directory; pass a directory as "
+                     "--config.workdir (a new one starts a new run).")
+  os.makedirs(workdir, exist_ok=True)
+
+
+def read_stored_config(path: str) -> dict:
+  """A workdir's `config.json`; one that is not JSON is a usage error naming the file."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except json.JSONDecodeError as e:
+    raise UsageError(f"{path} is not valid JSON ({e}); it holds the config the run was made "
+                     "with: restore it, or use another --config.workdir.") from None
+
+
 def guard_config(workdir: str, config: ConfigDict, migrate: Migration | None = None):
   """Stores the config in `workdir/config.json`; refuses to resume under a different model config.
 
@@ -66,13 +84,12 @@ def guard_config(workdir: str, config: ConfigDict, migrate: Migration | None = N
   `ram_jax.train.migrate_config`, `s3ta_jax.supervised.migrate_config`, `s3ta_jax.impala.migrate`).
   Nested configs are compared field by field ('agent.core_lstm'), so the error names the field.
   """
-  os.makedirs(workdir, exist_ok=True)
+  make_workdir(workdir)
   path = os.path.join(workdir, "config.json")
   current_tree = json.loads(config.to_json_best_effort())
   if os.path.exists(path) and jax.process_index() == 0:
     current = _flatten(current_tree)
-    with open(path) as f:
-      stored = json.load(f)
+    stored = read_stored_config(path)
     stored = _flatten(migrate(stored) if migrate else stored)
     changed = sorted(k for k in set(stored) | set(current)
                      if k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
@@ -109,7 +126,7 @@ def claim_workdir(workdir: str) -> None:
   """
   if jax.process_index() != 0:
     return
-  os.makedirs(workdir, exist_ok=True)
+  make_workdir(workdir)
   path = os.path.join(workdir, LOCK_FILE)
   me = {"host": socket.gethostname(), "pid": os.getpid()}
   while True:
@@ -161,8 +178,7 @@ def read_workdir_config(workdir: str) -> ConfigDict:
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise UsageError(f"{path} not found; pass the workdir of a training run.")
-  with open(path) as f:
-    return ConfigDict(json.load(f))
+  return ConfigDict(read_stored_config(path))
 
 
 def load_workdir(workdir: str, restore: Callable[[ConfigDict, Checkpointer], Any],

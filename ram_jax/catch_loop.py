@@ -69,7 +69,7 @@ def train(config) -> dict:
                                        jax.random.PRNGKey(config.seed))
   checkpointer = Checkpointer(workdir)
   if checkpointer.latest_step() is not None:
-    state = catch_agent.TrainState(*checkpointer.restore(state))
+    state = catch_agent.TrainState(*checkpointer.restore(state, set_aside_damaged=True))
     print(f"resumed from step {int(state.step)} in {workdir}", flush=True)
   start = int(state.step)
 

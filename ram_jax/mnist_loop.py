@@ -44,7 +44,7 @@ def train(config, stop_at: int | None = None) -> dict | None:
   state = train_lib.init_state(config, model, optimizer, task)
   checkpointer = Checkpointer(config.workdir)
   if checkpointer.latest_step() is not None:
-    state = checkpointer.restore(state)
+    state = checkpointer.restore(state, set_aside_damaged=True)
     print(f"resumed from step {int(state['step'])} in {config.workdir}", flush=True)
   state = train_lib.replicate(state, mesh)
   train_images, train_labels = train_lib.replicate(splits["train"], mesh)

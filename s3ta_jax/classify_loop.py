@@ -124,7 +124,8 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
                                               config.worker_count))
   checkpointer = Checkpointer(config.workdir, with_data_state=True)
   if checkpointer.latest_step() is not None:
-    state, data_state = checkpointer.restore(state, with_data_state=True)
+    state, data_state = checkpointer.restore(state, with_data_state=True,
+                                             set_aside_damaged=True)
     if len(data_state["iterators"]) != jax.process_count():
       raise UsageError(
           f"{config.workdir} was written by {len(data_state['iterators'])} process(es); resume "

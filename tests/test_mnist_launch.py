@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from common.checkpoint import Checkpointer
-from common.errors import Stopped, UsageError
+from common.errors import STOPPED_EXIT_CODE, Stopped, UsageError
 from common.metrics import read_metrics
 from configs import mnist_base
 from ram_jax import mnist_loop
@@ -150,12 +150,73 @@ def _launch(*args):
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
   write_mnist(tmp_path, num_train=30, num_test=10)
-  code, output = _launch(f"--config.workdir={tmp_path / 'w'}", f"--config.data_dir={tmp_path}", *args)
-  assert code == 2
-  assert "Traceback" not in output
+  _one_error_line(*_launch(f"--config.workdir={tmp_path / 'w'}", f"--config.data_dir={tmp_path}",
+                           *args), message)
+
+
+def _one_error_line(code, output, message):
+  assert code == 2 and "Traceback" not in output, output[-2000:]
   error_lines = [l for l in output.splitlines() if l.startswith("error: ")]
-  assert len(error_lines) == 1
-  assert re.search(message, error_lines[0]), error_lines
+  assert len(error_lines) == 1 and re.search(message, error_lines[0]), error_lines
+
+
+@pytest.mark.parametrize("workdir,message", [
+    ("a_file", r"a_file is a file, not a directory; pass a directory"),
+    ("broken", r"config.json is not valid JSON .*use another --config.workdir"),
+])
+def test_a_bad_workdir_is_one_clear_line(tmp_path, workdir, message):
+  write_mnist(tmp_path, num_train=30, num_test=10)
+  (tmp_path / "a_file").write_text("notes")
+  (tmp_path / "broken").mkdir()
+  (tmp_path / "broken" / "config.json").write_text('{"model": "ram", "task"')
+  _one_error_line(*_launch(f"--config.workdir={tmp_path / workdir}",
+                           f"--config.data_dir={tmp_path}", "--config.num_validation=10"), message)
+
+
+def test_a_damaged_latest_checkpoint_resumes_from_the_one_before(tmp_path, capsys):
+  write_mnist(tmp_path / "mnist", num_train=80, num_test=24)
+  config = lambda: tiny_config(tmp_path / "mnist", tmp_path / "run")
+  assert mnist_loop.train(config(), stop_at=4) is None  # Checkpoints at every step: 3 and 4 kept.
+  latest = tmp_path / "run" / "checkpoints" / "4"
+  data = max((p for p in latest.rglob("*") if p.is_file() and p.parent.name == "d"),
+             key=lambda p: p.stat().st_size)
+  with open(data, "r+b") as f:
+    f.truncate(data.stat().st_size // 2)
+  capsys.readouterr()
+  assert mnist_loop.train(config())["step"] == 6
+  out = capsys.readouterr().out
+  assert [l for l in out.splitlines() if l.startswith("warning:")] == [
+      l for l in out.splitlines() if "checkpoint at step 4" in l and "using step 3" in l]
+  assert "resumed from step 3" in out
+  assert (tmp_path / "run" / "damaged_checkpoints" / "4").is_dir()  # Kept for inspection.
+  assert restore(tmp_path / "run", config())[0] == 6
+
+
+def test_sigterm_to_the_process_group_saves_and_stops_with_status_130(tmp_path):
+  """`timeout` and schedulers send SIGTERM to the process and to its group: two at once."""
+  write_mnist(tmp_path, num_train=80, num_test=24)
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "launch.mnist", "--config=configs/ram_mnist.py",
+       f"--config.workdir={tmp_path / 'run'}", f"--config.data_dir={tmp_path}",
+       "--config.num_train_steps=100000", "--config.progress_every_s=0",
+       "--config.checkpoint_every_s=1000000", "--config.eval_every_steps=0",
+       "--config.num_validation=20", "--config.batch_size=8", "--config.eval_batch_size=8"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"}, start_new_session=True)
+  lines = []
+  for line in proc.stdout:  # Wait for training to be under way.
+    lines.append(line)
+    if line.startswith("[step"):
+      break
+  os.killpg(proc.pid, signal.SIGTERM)
+  os.kill(proc.pid, signal.SIGTERM)
+  output = "".join(lines) + proc.communicate(timeout=300)[0]
+  assert proc.returncode == STOPPED_EXIT_CODE, output[-2000:]
+  assert "Traceback" not in output and "KeyboardInterrupt" not in output
+  assert re.search(r"stopped at step \d+; re-run the same command to resume", output)
+  config = mnist_base.base_config("ram")
+  config.update(num_validation=20, batch_size=8, eval_batch_size=8)
+  assert restore(tmp_path / "run", config)[0] >= 1  # The checkpoint it saved on stopping.
 
 
 def test_ctrl_c_checkpoints_then_stops_and_the_rerun_resumes(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""The workdir protocol shared by every training launch: one writer, TensorBoard events."""
+"""What every training run shares (common/): one writer per workdir, the config guard, TensorBoard
+events, loop decisions, stop signals, checkpoints that restore past a damaged one."""
 import json
 import os
 import struct
@@ -10,7 +11,7 @@ from tensorboardX.proto import event_pb2
 
 from common.checkpoint import Checkpointer
 from common.errors import UsageError
-from common.loop import LoopControl
+from common.loop import LoopControl, StopSignal
 from common.metrics import Progress
 from common.workdir import (LOCK_FILE, claim_workdir, guard_config, load_workdir, with_defaults,
                             write_json_atomic)
@@ -166,3 +167,69 @@ def test_load_workdir_restores_the_latest_save_and_names_what_is_missing(tmp_pat
     load_workdir(str(tmp_path), buggy, accept)
   with pytest.raises(UsageError, match="is not a launch.atari workdir"):
     atari_workdir.load(str(tmp_path))  # The real loader, on a RAM config.
+
+
+def test_a_workdir_that_is_a_file_or_a_config_that_is_not_json_is_one_usage_error(tmp_path):
+  from ml_collections import ConfigDict
+  a_file = tmp_path / "notes.txt"
+  a_file.write_text("not a workdir")
+  with pytest.raises(UsageError, match="notes.txt is a file, not a directory"):
+    claim_workdir(str(a_file))
+  with pytest.raises(UsageError, match="is a file"):
+    guard_config(str(a_file), ConfigDict({"model": "ram"}))
+  (tmp_path / "config.json").write_text('{"model": "ram", ')  # Cut off mid-write.
+  with pytest.raises(UsageError, match="config.json is not valid JSON"):
+    guard_config(str(tmp_path), ConfigDict({"model": "ram"}))
+  with pytest.raises(UsageError, match="config.json is not valid JSON"):
+    load_workdir(str(tmp_path), lambda config, ckpt: None, lambda config: None)
+
+
+def _largest_data_file(step_dir):
+  files = [os.path.join(d, f) for d, _, names in os.walk(step_dir) for f in names
+           if os.path.basename(d) == "d"]
+  return max(files, key=os.path.getsize)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_with_one_warning_and_kept(tmp_path, capsys):
+  import numpy as np
+  saved = {step: {"w": np.random.default_rng(step).normal(size=4096).astype(np.float32)}
+           for step in (1, 2, 3)}
+  like = {"w": np.zeros(4096, np.float32)}
+  checkpointer = Checkpointer(str(tmp_path))
+  for step in (1, 2):
+    checkpointer.save(step, saved[step], wait=True)
+  damaged = _largest_data_file(os.path.join(checkpointer.directory, "2"))
+  with open(damaged, "r+b") as f:  # A data file cut short (a full disk, a killed copy).
+    f.truncate(os.path.getsize(damaged) // 2)
+  # A reader skips it and leaves it where it is.
+  np.testing.assert_array_equal(checkpointer.restore(like)["w"], saved[1]["w"])
+  assert checkpointer.latest_step() == 2
+  # A resuming run sets it aside, so it can save past it; the damaged files stay on disk.
+  np.testing.assert_array_equal(checkpointer.restore(like, set_aside_damaged=True)["w"],
+                                saved[1]["w"])
+  warnings = [l for l in capsys.readouterr().out.splitlines() if l.startswith("warning:")]
+  assert len(warnings) == 2 and all("checkpoint at step 2" in w and "using step 1" in w
+                                    for w in warnings)
+  assert "damaged_checkpoints" in warnings[1]
+  assert checkpointer.latest_step() == 1
+  assert os.path.getsize(damaged.replace("checkpoints", "damaged_checkpoints")) > 0
+  checkpointer.save(2, saved[3], wait=True)
+  np.testing.assert_array_equal(checkpointer.restore(like)["w"], saved[3]["w"])
+  # With nothing intact, the newest one's error is the answer.
+  for step in (1, 2):
+    with open(_largest_data_file(os.path.join(checkpointer.directory, str(step))), "r+b") as f:
+      f.truncate(10)
+  with pytest.raises(ValueError, match="OUT_OF_RANGE|DATA_LOSS"):
+    checkpointer.restore(like)
+  checkpointer.close()
+
+
+def test_a_repeated_sigterm_is_one_stop_request_and_only_a_second_ctrl_c_aborts():
+  import signal
+  with StopSignal() as stop:
+    os.kill(os.getpid(), signal.SIGTERM)  # `timeout` signals the process and its group.
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested
+    os.kill(os.getpid(), signal.SIGINT)  # The first Ctrl-C: the same request.
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)  # The second: abort now.

@@ -84,13 +84,15 @@ def num_actions_of(config, frame_shape) -> int:
     env.close()
 
 
-def restore_learner_state(checkpointer, variables, optimizer) -> dict:
-  """{params, opt_state, frames, step} of the newest checkpoint, in today's layout
+def restore_learner_state(checkpointer, variables, optimizer,
+                          set_aside_damaged: bool = False) -> dict:
+  """{params, opt_state, frames, step} of the newest checkpoint that restores, in today's layout
   (`migrate.checkpoint_layouts`); `variables` (the agent's, e.g. freshly initialised) give the
-  shapes."""
+  shapes. `set_aside_damaged`: see `Checkpointer.restore` (a resuming run)."""
   like = dict(params=variables, opt_state=optimizer.init(trained(variables)),
               frames=np.int64(0), step=np.int64(0))
-  return checkpointer.restore(like, older_layouts=migrate.checkpoint_layouts(like, optimizer))
+  return checkpointer.restore(like, older_layouts=migrate.checkpoint_layouts(like, optimizer),
+                              set_aside_damaged=set_aside_damaged)
 
 
 class Trainer:
@@ -118,7 +120,7 @@ class Trainer:
     self.checkpointer = checkpointer
     if checkpointer is not None and checkpointer.latest_step() is not None:
       state = restore_learner_state(checkpointer, self._host_state()["params"],
-                                    self.learner.optimizer)
+                                    self.learner.optimizer, set_aside_damaged=True)
       self.params = self.learner.replicate(state["params"])
       self.opt_state = self.learner.replicate(state["opt_state"])
       self.frames, self.step = int(state["frames"]), int(state["step"])
