@@ -27,14 +27,20 @@ class Progress:
   """Prints one progress line per `every_s` seconds and appends metrics to `workdir/metrics.jsonl`
   and to TensorBoard event files in `workdir` (`tensorboard --logdir workdirs/`).
 
-  Only process 0 writes, so multi-host runs produce one log.
+  The line holds what a person reads: how far (`counter`: steps, or frames for IMPALA), how fast
+  (`unit`/s), the ETA and the `headline` metrics (metric name -> label: the return, or the loss);
+  every metric goes to metrics.jsonl and TensorBoard. Only process 0 writes, so multi-host runs
+  produce one log.
   """
 
   def __init__(self, workdir: str | None, total_steps: int, start_step: int = 0,
-               unit: str = "images", every_s: float = 10.0):
+               unit: str = "images", every_s: float = 10.0, counter: str = "step",
+               headline: Mapping[str, str] | None = None):
     self.total_steps = total_steps
     self.unit = unit
     self.every_s = every_s
+    self.counter = counter
+    self.headline = dict(headline or {})
     self._is_writer = jax.process_index() == 0
     self._metrics_file = None
     if workdir and self._is_writer:
@@ -57,12 +63,15 @@ class Progress:
     elapsed = max(now - self._last_time, 1e-9)
     rate = (self._items - self._last_items) / elapsed
     steps_per_s = (step - self._last_step) / elapsed
-    eta = (self.total_steps - step) / steps_per_s if steps_per_s > 0 else float("inf")
+    remaining = max(self.total_steps - step, 0)
+    eta = remaining / steps_per_s if steps_per_s > 0 else (0.0 if not remaining else float("inf"))
     shown = {k: float(v) for k, v in (metrics or {}).items()}
     if self._is_writer:
-      parts = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
-      print(f"[step {step}/{self.total_steps}] {parts} {self.unit}/s={rate:,.0f} "
-            f"ETA={format_eta(eta)}", flush=True)
+      parts = [f"{self.counter} {step:,}/{self.total_steps:,}", f"{rate:,.0f} {self.unit}/s",
+               f"ETA {format_eta(eta)}"]
+      parts += [f"{label} {shown[name]:.4g}" for name, label in self.headline.items()
+                if name in shown]
+      print(" | ".join(parts), flush=True)
     self.write(step, {**shown, f"{self.unit}_per_s": rate})
     self._last_time, self._last_step, self._last_items, self._last_print = now, step, self._items, now
     return rate

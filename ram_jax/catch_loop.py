@@ -85,7 +85,8 @@ def train(config) -> dict:
                                                         config.num_eval_episodes, greedy=False))
 
   progress = Progress(workdir, num_steps, start_step=start, unit="frames",
-                      every_s=config.progress_every_s)
+                      every_s=config.progress_every_s,
+                      headline={"train_catch_rate": "catch rate (sampled)"})
   means = MetricMeans()
   t0 = time.time()
 

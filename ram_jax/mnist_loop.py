@@ -61,7 +61,8 @@ def train(config, stop_at: int | None = None) -> dict | None:
 
   start = int(state["step"])
   total = config.num_train_steps
-  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s)
+  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s,
+                      headline={"cross_entropy": "loss", "accuracy": "accuracy"})
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model} on {task.name} {task.canvas}x{task.canvas}: {n_params:,} parameters, "
         f"{len(devices)} device(s), steps {start}->{total}, batch {config.batch_size}", flush=True)

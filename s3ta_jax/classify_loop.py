@@ -142,7 +142,8 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
 
   start = int(state["step"])
   total = config.num_train_steps
-  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s)
+  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s,
+                      headline={"loss": "loss", "accuracy": "accuracy"})
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model.kind} (T={supervised.sequence_length_at(config, total)}) on {config.dataset}"
         f"{' (mock)' if config.mock else ''}: {n_params:,} parameters, {jax.device_count()} "

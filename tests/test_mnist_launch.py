@@ -206,7 +206,7 @@ def test_sigterm_to_the_process_group_saves_and_stops_with_status_130(tmp_path):
   lines = []
   for line in proc.stdout:  # Wait for training to be under way.
     lines.append(line)
-    if line.startswith("[step"):
+    if line.startswith("step "):
       break
   os.killpg(proc.pid, signal.SIGTERM)
   os.kill(proc.pid, signal.SIGTERM)

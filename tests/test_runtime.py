@@ -2,6 +2,7 @@
 events, loop decisions, stop signals, checkpoints that restore past a damaged one."""
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -233,3 +234,16 @@ def test_a_repeated_sigterm_is_one_stop_request_and_only_a_second_ctrl_c_aborts(
     os.kill(os.getpid(), signal.SIGINT)  # The first Ctrl-C: the same request.
     with pytest.raises(KeyboardInterrupt):
       os.kill(os.getpid(), signal.SIGINT)  # The second: abort now.
+
+
+def test_the_progress_line_leads_with_what_a_person_reads(tmp_path, capsys):
+  progress = Progress(str(tmp_path), total_steps=3_000_000, unit="frames", counter="frames",
+                      headline={"return_mean": "return"})
+  metrics = {"return_mean": 12.25, "loss": 0.5, "grad_norm": 3.0, "queue_fill": 1.0}
+  progress.update(1_200_000, 1_200_000, metrics, force=True)
+  progress.close()
+  line = capsys.readouterr().out.strip()
+  assert re.fullmatch(r"frames 1,200,000/3,000,000 \| [\d,]+ frames/s \| ETA \S+ \| return 12\.25",
+                      line), line
+  record = json.loads((tmp_path / "metrics.jsonl").read_text())
+  assert {"return_mean", "loss", "grad_norm", "queue_fill", "frames_per_s"} <= set(record)

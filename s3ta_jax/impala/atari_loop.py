@@ -1,9 +1,9 @@
 """Trains S3TA (or a baseline) on Atari with the IMPALA actor-learner (Mott et al. 2019, section
 4.1) in a workdir, resuming from its last checkpoint: `python -m launch.atari` calls `train`.
 
-Prints a progress line every `log_every_s` (and appends it, with the learner's losses, gradient
-norm, attention sharpness, queue fill and actor frames, to `workdir/metrics.jsonl` and
-TensorBoard), checkpoints (params, optimizer state, frame count) every `checkpoint_every_s` and at
+Prints a progress line every `log_every_s` (frames, frames/s, ETA, the mean return of the last
+100 games; `workdir/metrics.jsonl` and TensorBoard get it with the learner's losses, gradient
+norm, attention sharpness, queue fill and actor frames), checkpoints (params, optimizer state, frame count) every `checkpoint_every_s` and at
 the end. Multi-host: `config.distributed` (WORKSPACE.md).
 """
 from __future__ import annotations
@@ -48,7 +48,8 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
         flush=True)
   threshold = config.stop_return if stop_return is None else stop_return
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
-                      unit="frames", every_s=0.0)
+                      unit="frames", every_s=0.0, counter="frames",
+                      headline={"return_mean": "return (last 100 games)"})
   try:
     with loop.StopSignal() as stop_signal:
       control = loop.LoopControl(config.total_frames, eval_every_steps=0,
