@@ -121,6 +121,13 @@ class MetricMeans:
     return means, items
 
 
+def step_progress(config, start_step: int, headline: Mapping[str, str]) -> Progress:
+  """The progress of a run counted in steps to `config.num_train_steps`, printed every
+  `config.progress_every_s`, in `config.workdir`."""
+  return Progress(config.workdir, config.num_train_steps, start_step=start_step,
+                  every_s=config.progress_every_s, headline=headline)
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """Reads `workdir/metrics.jsonl` (for plots and reports)."""
   path = os.path.join(workdir, "metrics.jsonl")

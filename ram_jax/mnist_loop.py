@@ -16,7 +16,7 @@ import jax
 from common import loop
 from common.checkpoint import Checkpointer
 from common.errors import UsageError
-from common.metrics import MetricMeans, Progress
+from common.metrics import MetricMeans, step_progress
 from common.workdir import claim_workdir, guard_config
 from ram_jax import data, train as train_lib
 
@@ -59,13 +59,12 @@ def train(config, stop_at: int | None = None) -> dict | None:
     return {f"{name}_error": fn(state["params"], *arrays)["error"]
             for name, (fn, arrays) in evaluators.items()}
 
-  start = int(state["step"])
-  total = config.num_train_steps
-  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s,
-                      headline={"cross_entropy": "loss", "accuracy": "accuracy"})
-  n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  print(f"{config.model} on {task.name} {task.canvas}x{task.canvas}: {n_params:,} parameters, "
+  start, total = int(state["step"]), config.num_train_steps
+  print(f"{config.model} on {task.name} {task.canvas}x{task.canvas}: "
+        f"{sum(x.size for x in jax.tree.leaves(state['params'])):,} parameters, "
         f"{len(devices)} device(s), steps {start}->{total}, batch {config.batch_size}", flush=True)
+  progress = step_progress(config, start, headline={"cross_entropy": "loss",
+                                                    "accuracy": "accuracy"})
   means = MetricMeans()
   clock = {"train_s": 0.0, "since": time.time()}  # Training time, evaluations left out.
 

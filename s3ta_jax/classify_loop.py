@@ -23,7 +23,7 @@ from common import loop
 from common.checkpoint import Checkpointer
 from common.distributed import init_distributed
 from common.errors import UsageError
-from common.metrics import MetricMeans, Progress
+from common.metrics import MetricMeans, step_progress
 from common.workdir import claim_workdir, guard_config, write_json_atomic
 from common.workdir import load_workdir as load_run
 from ram_jax import train as ram_train
@@ -140,10 +140,8 @@ def _train(config, pipeline, model, stop_at: int | None) -> dict | None:
     return {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(v))
             for k, v in batch.items()}
 
-  start = int(state["step"])
-  total = config.num_train_steps
-  progress = Progress(config.workdir, total, start_step=start, every_s=config.progress_every_s,
-                      headline={"loss": "loss", "accuracy": "accuracy"})
+  start, total = int(state["step"]), config.num_train_steps
+  progress = step_progress(config, start, headline={"loss": "loss", "accuracy": "accuracy"})
   n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
   print(f"{config.model.kind} (T={supervised.sequence_length_at(config, total)}) on {config.dataset}"
         f"{' (mock)' if config.mock else ''}: {n_params:,} parameters, {jax.device_count()} "

@@ -147,7 +147,7 @@ def bench_learner(trainer, seconds):
 
 
 def bench_pipeline(trainer, seconds):
-  """The training loop of `Trainer.run` (next_batch + update), timed after 2 warm-up updates."""
+  """The training loop of `atari_loop.run` (next_batch + update), timed after 2 warm-up updates."""
   trainer.start_actors()
   try:
     for _ in range(2):
