@@ -174,7 +174,7 @@ def test_top_k_correct_matches_argsort():
 
 def test_optimizer_steps_the_schedule_and_decays_only_kernels():
   c = ml_collections.ConfigDict({"learning_rate": 0.1, "momentum": 0.0, "weight_decay": 0.01,
-                                 "lr_boundaries": (2, 4), "warmup_steps": 0})
+                                 "lr_boundaries": (2, 4), "warmup_steps": 0, "max_grad_norm": 0.0})
   opt = supervised.make_optimizer(c)
   params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}
   state = opt.init(params)
@@ -200,7 +200,7 @@ def test_sequence_length_switch():
 
 def test_warmup_then_boundaries_counted_from_its_end():
   c = ml_collections.ConfigDict({"learning_rate": 1.0, "momentum": 0.0, "weight_decay": 0.0,
-                                 "lr_boundaries": (3,), "warmup_steps": 2})
+                                 "lr_boundaries": (3,), "warmup_steps": 2, "max_grad_norm": 0.0})
   opt = supervised.make_optimizer(c)
   params = {"kernel": jnp.zeros((1, 1))}
   state = opt.init(params)
