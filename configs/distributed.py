@@ -1,5 +1,5 @@
-"""`config.distributed`, shared by the multi-process launchers (`common.distributed.init_distributed`,
-WORKSPACE.md)."""
+"""`config.distributed`, shared by the multi-process launchers
+(`common.distributed.init_distributed`, WORKSPACE.md)."""
 from ml_collections import ConfigDict
 
 

@@ -22,7 +22,8 @@ from s3ta_jax.impala import tiny_agent
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "Breakout"         # Any of the 57 games ('ms_pacman', 'MsPacman', ...) or 'catch'.
-  # The agent's own config (s3ta_jax/agent_config.py): --config.agent.kind=lstm, --config.agent.core_lstm=64.
+  # The agent's own config (s3ta_jax/agent_config.py): --config.agent.kind=lstm,
+  # --config.agent.core_lstm=64.
   c.agent = agent_config("paper")
   c.episodic_life = False         # The paper does not end episodes on life loss.
   c.seed = 0
