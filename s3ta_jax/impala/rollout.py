@@ -35,17 +35,19 @@ def make_policy_step(agent, greedy: bool = False, with_intermediates: bool = Fal
   """jitted: gather the batch's states, feed the agent its inputs, choose actions (argmax or
   sampled), scatter the new states back where the step was an agent step (`valid`).
 
-  Returns (action, AgentOutput, all states, the batch's states before and after the step (after:
-  as the agent computed them, also at terminal observations), the agent's inputs, and its
-  intermediates when `with_intermediates`, else None).
+  Returns (action, AgentOutput, all states, the batch's states before the step, the agent's
+  inputs, and with `with_intermediates` (diagnostics, pictures) the agent's intermediates and its
+  states after the step as it computed them, also at terminal observations; else None. Actors
+  leave them out: every output is one more buffer per step.)
   """
 
   def policy_step(params, state_all, env_ids, obs, first, reward, last_action, valid, rng):
     state = jax.tree.map(lambda s: s[env_ids], state_all)
     inputs = agent_inputs(first, reward, last_action, agent.reward_clip)
-    intermediates = None
+    internals = None
     if with_intermediates:
       out, new, intermediates = agent.step_with_intermediates(params, obs, *inputs, state)
+      internals = (intermediates, new)
     else:
       out, new = agent.step(params, obs, *inputs, state)
     if greedy:
@@ -56,7 +58,7 @@ def make_policy_step(agent, greedy: bool = False, with_intermediates: bool = Fal
     kept = jax.tree.map(
         lambda n, o: jnp.where(valid.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, state)
     state_all = jax.tree.map(lambda s, n: s.at[env_ids].set(n), state_all, kept)
-    return action, out, state_all, state, new, inputs, intermediates
+    return action, out, state_all, state, inputs, internals
 
   return jax.jit(policy_step, donate_argnums=(1,))
 
@@ -72,7 +74,7 @@ class Step(NamedTuple):
   action: np.ndarray        # [b] the action sent
   output: Any               # AgentOutput [b, ...] (device arrays)
   state_before: Any         # the agent's states before this step [b, ...] (device arrays)
-  state_after: Any          # and after it, as the agent computed them (kept only where valid)
+  state_after: Any          # and after it, as the agent computed them (with_intermediates)
   inputs: tuple             # (prev_action, prev_reward, reset) [b] fed to the agent (device)
   intermediates: Any        # the agent's intermediates (with_intermediates), else None
   game_over_ids: np.ndarray  # environments whose game ended at this observation
@@ -113,8 +115,9 @@ class Rollout:
     valid = ~ts.done
     first = self._was_done[ids]
     reward = np.where(first, self._pending_reward[ids], ts.reward).astype(np.float32)
-    action, out, self.state_all, before, after, inputs, intermediates = self._policy(
+    action, out, self.state_all, before, inputs, internals = self._policy(
         params, self.state_all, ids, ts.obs, first, reward, self._last_action[ids], valid, rng)
+    intermediates, after = internals if internals is not None else (None, None)
     action = np.asarray(action)
     self.env.send(action, ids)  # Envs step while we do the bookkeeping below.
 
