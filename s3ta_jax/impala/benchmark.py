@@ -35,6 +35,8 @@ def _parse(argv):
   p.add_argument("--env", default="Breakout", help="Atari game")
   p.add_argument("--seconds", type=float, default=20.0,
                  help="measured seconds per phase after warm-up")
+  p.add_argument("--flops", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
+                 help="count the FLOPs (jaxpr) for the GFLOP/s column (--flops=False: skip)")
   args = p.parse_args(argv[1:])
   for name in args.cases.split(","):
     if name not in CASES:
@@ -198,7 +200,7 @@ def main(argv, get_config: Callable[[str], Any]):
     updates, compile_s = bench_learner(trainer, seconds)
     learner_fps = updates * trainer.frames_per_update
     pipe_fps = bench_pipeline(trainer, seconds)
-    learner_flops, actor_flops = flops_per_frame(trainer)
+    learner_flops, actor_flops = flops_per_frame(trainer) if args.flops else (np.nan, np.nan)
     gflops = pipe_fps * (learner_flops + actor_flops) / 1e9
     row = dict(case=name, envpool=env_fps, actor=actor_fps, learner_steps=updates,
                learner=learner_fps, pipeline=pipe_fps, of_envpool=pipe_fps / env_fps,
