@@ -29,6 +29,7 @@ CASES = ("s3ta", "s3ta_ff", "lstm", "feedforward", "paper")
 _CASES = flags.DEFINE_list("cases", list(CASES), f"Agents to measure, from {CASES}.")
 _ENV = flags.DEFINE_string("env", "Breakout", "Atari game.")
 _SECONDS = flags.DEFINE_float("seconds", 20.0, "Measured seconds per phase after warm-up.")
+_FLOPS = flags.DEFINE_bool("flops", True, "Count the FLOPs (jaxpr) for the GFLOP/s column.")
 
 
 def case_config(name: str):
@@ -186,7 +187,7 @@ def main(argv):
     updates, compile_s = bench_learner(trainer, seconds)
     learner_fps = updates * trainer.frames_per_update
     pipe_fps = bench_pipeline(trainer, seconds)
-    learner_flops, actor_flops = flops_per_frame(trainer)
+    learner_flops, actor_flops = flops_per_frame(trainer) if _FLOPS.value else (np.nan, np.nan)
     gflops = pipe_fps * (learner_flops + actor_flops) / 1e9
     row = dict(case=name, envpool=env_fps, actor=actor_fps, learner_steps=updates,
                learner=learner_fps, pipeline=pipe_fps, of_envpool=pipe_fps / env_fps,
