@@ -100,3 +100,30 @@ def s3ta_lines(records_dir: str) -> list[str]:
                  f"`{r.get('train_command') or 'not recorded'}` | `{r['command']}` | {figures} | "
                  f"{r.get('machine', '')}, {r.get('date', '')} |")
   return lines
+
+
+SPEED_COLUMNS = (("envpool", "envpool alone"), ("actor", "actors"), ("learner", "learner"),
+                 ("pipeline", "pipeline"))
+
+
+def speed_lines(records_dir: str) -> list[str]:
+  """The Atari speed section, from `run_records/speed_atari.json` (`launch.benchmark atari
+  --record`): frames/s of each stage per agent, the pipeline's share of envpool alone and its
+  GFLOP/s beside the machine's f32 matmul peak."""
+  records = read_records(records_dir, "speed_atari", prefix="speed_")
+  if not records:
+    return []
+  lines = ["", "# IMPALA on Atari: training speed", ""]
+  for name, r in records:
+    lines += [f"Frames/s on {r['machine']}, {r['date']}, Breakout, steady state after compilation "
+              f"([record](run_records/{name}); `{r['command']}`). f32 matmul peak "
+              f"{r['matmul_peak_gflops']:,.0f} GFLOP/s.", "",
+              "| agent | " + " | ".join(label for _, label in SPEED_COLUMNS) +
+              " | pipeline / envpool | GFLOP/s (of peak) |",
+              "|---|" + "---|" * (len(SPEED_COLUMNS) + 2)]
+    for row in r["rows"]:
+      frames = " | ".join(f"{row[key]:,.0f}" for key, _ in SPEED_COLUMNS)
+      flops = (f"{row['gflops']:,.1f} ({row['of_peak']:.0%})" if row["gflops"] == row["gflops"]
+               else "—")
+      lines.append(f"| {row['case']} | {frames} | {row['of_envpool']:.1%} | {flops} |")
+  return lines

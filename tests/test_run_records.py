@@ -13,7 +13,7 @@ from ml_collections import config_flags
 from common.workdir import read_json
 from ram_jax import experiments
 from s3ta_jax import agent_config
-from s3ta_jax.impala import system
+from s3ta_jax.impala import migrate, system
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = os.path.join(REPO, "docs", "run_records")
@@ -78,6 +78,9 @@ def test_atari_records_rebuild_the_agent_they_trained_from_their_commands():
     assert r["command"].startswith("python -m launch.atari "), name
     assert (c.agent.kind, c.env_name, c.seed) == (r["agent"], r["env"], r["seed"]), name
     _check_atari_config(name, c, r["frames"])
+    if "config" in r:  # Kept since 2026-12-07: the command must give the very config that ran.
+      as_json = lambda tree: json.loads(json.dumps(tree))
+      assert as_json(c.to_dict()) == as_json(migrate.config(r["config"])), name
 
 
 def test_s3ta_records_rebuild_their_training_configs_from_their_commands():
@@ -93,3 +96,18 @@ def test_s3ta_records_rebuild_their_training_configs_from_their_commands():
     else:
       assert r["train_command"].startswith("python -m launch.classify "), name
       assert c.model.kind == r["results"]["kind"], name
+
+
+def test_speed_table_shows_each_agents_frames_per_second_and_shares(tmp_path):
+  from common import run_records
+  row = dict(case="s3ta", envpool=16000.0, actor=4000.0, learner_steps=1.5, learner=2400.0,
+             pipeline=1600.0, of_envpool=0.1, gflops=float("nan"), of_peak=float("nan"))
+  with open(tmp_path / "speed_atari.json", "w") as f:
+    json.dump({"kind": "speed_atari", "rows": [row, dict(row, case="paper", gflops=39.0,
+                                                          of_peak=0.2)],
+               "matmul_peak_gflops": 195.0, "command": "python -m launch.benchmark atari",
+               "machine": "x86_64 2 cores", "date": "2026-12-07"}, f)
+  lines = run_records.speed_lines(str(tmp_path))
+  assert "| s3ta | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | — |" in lines
+  assert "| paper | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | 39.0 (20%) |" in lines
+  assert run_records.speed_lines(str(tmp_path / "empty")) == []

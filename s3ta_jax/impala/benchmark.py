@@ -15,6 +15,7 @@ with a 4 x 20 learner batch, as one paper update of 32 x 50 takes ~40 s here).
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import threading
 import time
@@ -37,6 +38,9 @@ def _parse(argv):
                  help="measured seconds per phase after warm-up")
   p.add_argument("--flops", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
                  help="count the FLOPs (jaxpr) for the GFLOP/s column (--flops=False: skip)")
+  p.add_argument("--record", default="",
+                 help="also write the rows as a run record (docs/run_records/speed_atari.json), "
+                      "from which `launch.reproduce --report_only` draws docs/results.md's table")
   args = p.parse_args(argv[1:])
   for name in args.cases.split(","):
     if name not in CASES:
@@ -219,5 +223,21 @@ def main(argv, get_config: Callable[[str], Any]):
     print(f"| {r['case']} | {r['envpool']:,.0f} | {r['actor']:,.0f} | {r['learner_steps']:.2f} | "
           f"{r['learner']:,.0f} | {r['pipeline']:,.0f} | {r['of_envpool']:.1%} | "
           f"{r['gflops']:,.1f} | {r['of_peak']:.0%} |")
+  if args.record:
+    write_record(args.record, rows, peak, argv)
   if "s3ta" in base and "s3ta_ff" in base:
     print(f"\nConvLSTM / feed-forward small S3TA pipeline: {base['s3ta'] / base['s3ta_ff']:.2f}x")
+
+
+def write_record(path: str, rows: list[dict], peak: float, argv: list[str]):
+  """The rows as a `speed_atari` run record, with the command, machine and date."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  import platform  # pylint: disable=g-import-not-at-top
+  from common.workdir import write_json_atomic  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  write_json_atomic(path, {
+      "kind": "speed_atari", "rows": rows, "matmul_peak_gflops": peak,
+      "command": " ".join(["python -m launch.benchmark atari"] + list(argv[1:])),
+      "machine": f"{platform.machine()} {os.cpu_count()} cores, {device.platform} "
+                 f"({device.device_kind})",
+      "date": datetime.date.today().isoformat()})

@@ -131,7 +131,7 @@ def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir:
               value=last["return_mean"], entropy=last.get("entropy"),
               value_spread=last.get("value_spread"), attention_entropy=last.get("attention_entropy"),
               milestones=milestones(records), curve=curve(records), wall_s=wall_seconds(records),
-              command=train_command,
+              command=train_command, config=config,
               figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
               machine=f"{platform.machine()} {os.cpu_count()} cores",
               date=datetime.date.today().isoformat())
