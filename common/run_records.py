@@ -102,6 +102,11 @@ def s3ta_lines(records_dir: str) -> list[str]:
   return lines
 
 
+SPEED_AGENTS = {"s3ta": "small S3TA, ConvLSTM (`s3ta`)",
+                "s3ta_ff": "small S3TA, feed-forward vision layer (`s3ta_ff`)",
+                "lstm": "ResNet-LSTM baseline (`lstm`)",
+                "feedforward": "ResNet baseline (`feedforward`)",
+                "paper": "paper-size S3TA, learner 4 x 20 on CPU (`paper`)"}
 SPEED_COLUMNS = (("envpool", "envpool alone"), ("actor", "actors"), ("learner", "learner"),
                  ("pipeline", "pipeline"))
 
@@ -117,7 +122,9 @@ def speed_lines(records_dir: str) -> list[str]:
   for name, r in records:
     lines += [f"Frames/s on {r['machine']}, {r['date']}, Breakout, steady state after compilation "
               f"([record](run_records/{name}); `{r['command']}`). f32 matmul peak "
-              f"{r['matmul_peak_gflops']:,.0f} GFLOP/s.", "",
+              f"{r['matmul_peak_gflops']:,.0f} GFLOP/s. What limits each agent, and the code "
+              "before and after issue 44 side by side: "
+              "[notes/2026-12-07-atari-speed.md](notes/2026-12-07-atari-speed.md).", "",
               "| agent | " + " | ".join(label for _, label in SPEED_COLUMNS) +
               " | pipeline / envpool | GFLOP/s (of peak) |",
               "|---|" + "---|" * (len(SPEED_COLUMNS) + 2)]
@@ -125,5 +132,6 @@ def speed_lines(records_dir: str) -> list[str]:
       frames = " | ".join(f"{row[key]:,.0f}" for key, _ in SPEED_COLUMNS)
       flops = (f"{row['gflops']:,.1f} ({row['of_peak']:.0%})" if row["gflops"] == row["gflops"]
                else "—")
-      lines.append(f"| {row['case']} | {frames} | {row['of_envpool']:.1%} | {flops} |")
+      agent = SPEED_AGENTS.get(row["case"], row["case"])
+      lines.append(f"| {agent} | {frames} | {row['of_envpool']:.1%} | {flops} |")
   return lines

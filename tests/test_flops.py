@@ -19,3 +19,13 @@ def test_a_grouped_convolution_counts_its_window_times_input_features_per_group(
       im, k, (2, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=3)
   outputs = 2 * 5 * 12 * 9  # Stride 2 on the rows.
   assert flops.flops_per_call(conv, image, kernel) == 2 * outputs * (3 * 5 * 2)
+
+
+def test_the_atari_benchmark_cases_measure_the_agents_they_name():
+  from configs.s3ta_atari import get_config
+  from s3ta_jax.impala.benchmark import case_config
+  agent = lambda name: case_config(get_config, name, "Pong").agent
+  assert (agent("s3ta").kind, agent("s3ta").vision_lstm) == ("s3ta", True)
+  assert (agent("s3ta_ff").kind, agent("s3ta_ff").vision_lstm) == ("s3ta", False)
+  assert (agent("lstm").kind, agent("feedforward").kind) == ("lstm", "feedforward")
+  assert agent("paper").conv_lstm_channels == get_config().agent.conv_lstm_channels

@@ -108,6 +108,6 @@ def test_speed_table_shows_each_agents_frames_per_second_and_shares(tmp_path):
                "matmul_peak_gflops": 195.0, "command": "python -m launch.benchmark atari",
                "machine": "x86_64 2 cores", "date": "2026-12-07"}, f)
   lines = run_records.speed_lines(str(tmp_path))
-  assert "| s3ta | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | — |" in lines
-  assert "| paper | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | 39.0 (20%) |" in lines
+  assert "| small S3TA, ConvLSTM (`s3ta`) | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | — |" in lines
+  assert "| paper-size S3TA, learner 4 x 20 on CPU (`paper`) | 16,000 | 4,000 | 2,400 | 1,600 | 10.0% | 39.0 (20%) |" in lines
   assert run_records.speed_lines(str(tmp_path / "empty")) == []

@@ -56,7 +56,8 @@ def case_config(get_config: Callable[[str], Any], name: str, env: str):
       c.batch_size, c.unroll_length = 4, 20
   else:
     c = get_config("cpu")
-    c.agent.update(dict(s3ta_ff=dict(vision_lstm=False), lstm=dict(kind="lstm"),
+    c.agent.update(dict(s3ta=dict(vision_lstm=True), s3ta_ff=dict(vision_lstm=False),
+                        lstm=dict(kind="lstm"),
                         feedforward=dict(kind="feedforward")).get(name, {}))
   if name not in CASES:
     raise ValueError(f"unknown case {name!r}; use one of {CASES}.")
@@ -235,9 +236,14 @@ def write_record(path: str, rows: list[dict], peak: float, argv: list[str]):
   import platform  # pylint: disable=g-import-not-at-top
   from common.workdir import write_json_atomic  # pylint: disable=g-import-not-at-top
   device = jax.devices()[0]
+  if device.platform == "cpu":  # The CPU's model, where Linux names it.
+    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+             if line.startswith("model name")] if os.path.exists("/proc/cpuinfo") else []
+    kind = names[0] if names else platform.processor() or "cpu"
+  else:
+    kind = device.device_kind
   write_json_atomic(path, {
       "kind": "speed_atari", "rows": rows, "matmul_peak_gflops": peak,
       "command": " ".join(["python -m launch.benchmark atari"] + list(argv[1:])),
-      "machine": f"{platform.machine()} {os.cpu_count()} cores, {device.platform} "
-                 f"({device.device_kind})",
+      "machine": f"{platform.machine()} {os.cpu_count()} cores, {device.platform} ({kind})",
       "date": datetime.date.today().isoformat()})
