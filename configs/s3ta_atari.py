@@ -1,16 +1,24 @@
 """S3TA on Atari with IMPALA (Mott et al. 2019, section 4.1 and App. A.1.1; Espeholt et al. 2018).
 
   python -m launch.atari --config=configs/s3ta_atari.py --config.workdir=workdirs/s3ta_breakout
-    The paper agent (210x160 RGB) and learning setup: RMSProp lr 2e-4, decay 0.99, eps 0.01;
-    V-trace, discount 0.99, entropy 0.01; unroll 50, batch 32; rewards clipped to [-1, 1]. Sized
-    for accelerators: a 2-core CPU trains it at ~180 frames/s (`python -m launch.benchmark atari`).
+    The paper-size agent (210x160 RGB) with the recipe (`recipe` below) and App. A.1.1's learning
+    setup: RMSProp lr 2e-4, decay 0.99, eps 0.01; V-trace, discount 0.99, entropy 0.01; unroll
+    50, batch 32; rewards clipped to [-1, 1]. Sized for accelerators: a 2-core CPU trains it at
+    ~100 frames/s (docs/results.md, "training speed").
+  python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
+    The same recipe with the small agent (84x84) and a CPU-sized batch (8 x 20, lr 6e-4).
+    Expected: Breakout leaves random play (~1.5) between ~0.8M and 2M+ frames, depending on the
+    seed (docs/notes/2026-12-07-s3ta-recipe-screens.md). Baselines and 4.1.1's ablations:
+    --config.agent.kind=lstm|feedforward|fixed_query|l2_keys.
+  python -m launch.atari --config=configs/s3ta_atari.py:multilevel_cpu (or :multilevel, all 57)
+    One agent on Breakout, SpaceInvaders and Seaquest with the full action set (App. A.1.2);
+    progress shows the mean capped human-normalised score.
+  python -m launch.atari --config=configs/s3ta_atari.py:literal
+    Table 3 and App. A.1.1 as written (ConvLSTM, no recipe options, lives not episodes); no run
+    of it at any size has left random play here.
   python -m launch.atari --config=configs/s3ta_atari.py:catch --config.workdir=workdirs/impala_catch
     The tiny agent on Catch rendered as frames. Expected: mean return -0.6 -> 0.8 in ~80k frames
     (under a minute on 2 CPU cores), then it stops.
-  python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
-    The small S3TA agent (84x84) with Adam and episodic life. Expected: a mean return of the last
-    100 games above 10 within 3M frames (18 min with two such runs sharing 2 CPU cores;
-    docs/results.md, "IMPALA on Atari"). Baselines and ablations: --config.agent.kind=lstm|fixed_query|l2_keys.
 """
 import ml_collections
 
@@ -22,10 +30,18 @@ from s3ta_jax.impala import tiny_agent
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env_name = "Breakout"         # Any of the 57 games ('ms_pacman', 'MsPacman', ...) or 'catch'.
+  # Multi-level (App. A.1.2): "all" (57 games) or "Breakout,Seaquest,..."; the levels are spread
+  # over all actor threads, each with actor.num_envs envs per level and the full 18-action set.
+  # Empty: one level, env_name (s3ta_jax/impala/levels.py).
+  c.levels = ""
   # The agent's own config (s3ta_jax/agent_config.py): --config.agent.kind=lstm,
   # --config.agent.core_lstm=64.
-  c.agent = agent_config("paper")
-  c.episodic_life = False         # The paper does not end episodes on life loss.
+  c.agent = agent_config("small" if arg in ("cpu", "multilevel_cpu") else "paper")
+  if arg != "literal":
+    c.agent.update(RECIPE)
+  # Not in the paper (which keeps the game going across lives): a life lost ends the episode for
+  # the value target, a signal at each lost ball. In every recipe screen; its removal is queued.
+  c.episodic_life = arg != "literal"
   c.seed = 0
   c.workdir = ""
 
@@ -71,6 +87,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   if arg == "catch":
     c.env_name = "catch"
+    c.episodic_life = False
     c.agent = tiny_agent.tiny_config()
     c.batch_size = 16
     c.unroll_length = 20
@@ -81,26 +98,39 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.actor.num_envs = 32
     c.actor.env_batch_size = 16
     c.log_every_s = 5.0
-  elif arg == "cpu":
-    # Breakout on a 2-core CPU: the small S3TA agent with Adam and episodic life (a value signal
-    # at each lost ball). Agent options not in the paper (s3ta_jax/agent_config.py says what each
-    # does; docs/notes/2026-12-06-s3ta-learns-part7.md why): answers centred on their running mean,
-    # without which no S3TA variant left random play here; a feed-forward 3x3 conv in place of
-    # the ConvLSTM, which Adam's steps blow up (part 5); LayerNorm on O_vis with a random content
-    # query bias, so maps start content-driven; LayerNorm on the policy LSTM's input; heads read
-    # the LSTM directly, as in the LSTM baseline.
-    c.agent = agent_config("small")
-    c.agent.update(dict(center_answers="running", vision_lstm=False, vision_norm=True,
-                        query_bias_std=0.5, core_input_norm=True, head_hidden=0))
-    c.optimizer = "adam"
-    c.learning_rate = 5e-4
-    c.decay = 0.999
-    c.eps = 1e-8
-    c.episodic_life = True
+  elif arg == "multilevel":
+    # App. A.1.2: one agent on all 57 levels.
+    c.levels = "all"
+    c.actor.num_envs = c.actor.env_batch_size = 4  # Per level: 57 x 4 envs over the actors.
+  if arg in ("cpu", "multilevel_cpu"):
+    # Sizes and throughput only: the small agent, a batch of 8 x 20. Table 3's lr 2e-4 is for
+    # 32 x 50 transitions per update; this batch takes 10x fewer frames per update, and 6e-4 is
+    # IMPALA's (Espeholt et al. 2018) rate (screens scr_ff_rms6e4*; 2e-4 is queued, scr_lr2e4).
+    c.learning_rate = 6e-4
     c.batch_size = 8
     c.unroll_length = 20
     c.total_frames = int(5e7)
-    c.actor.num_actors = 2
-  elif arg:
-    raise ValueError(f"unknown config string {arg!r}; use '', 'catch' or 'cpu'")
+  if arg == "multilevel_cpu":  # Three levels of the paper's Table 4 on a 2-core CPU.
+    c.levels = "Breakout,SpaceInvaders,Seaquest"
+    c.actor.num_envs = c.actor.env_batch_size = 16
+  if arg not in ("", "literal", "catch", "cpu", "multilevel", "multilevel_cpu"):
+    raise ValueError(f"unknown config string {arg!r}; use '', 'cpu', 'literal', 'catch', "
+                     "'multilevel' or 'multilevel_cpu'")
   return c
+
+
+# The agent options the S3TA recipe adds to Table 3 (s3ta_jax/agent_config.py says what each does;
+# docs/notes/2026-12-07-s3ta-recipe-screens.md gives the runs that decided them, and the notes
+# `2026-12-0*-s3ta-learns*` how they were found):
+RECIPE = dict(
+    # The ConvLSTM of Table 3 did not leave random play by 2M frames under any of four optimiser
+    # settings (records atari_breakout_screen_convlstm_*.json) where this 3x3 conv learns.
+    vision_lstm=False,
+    # Answers minus their running mean over training: the part every screen shares, which moves
+    # with each update, otherwise swamps the part that depends on the screen (part 7 note; without
+    # it: atari_breakout_screen_nocenter.json).
+    center_answers="running",
+    # LayerNorm on O_vis and a random content query bias: maps start content-driven, not uniform.
+    vision_norm=True, query_bias_std=0.5,
+    core_input_norm=True,  # LayerNorm on the policy LSTM's input.
+)

@@ -148,9 +148,12 @@ class Agent(nn.Module):
                              final_bias_init=content_bias_init(c.query_bias_std, c.num_heads,
                                                                c.key_channels, qsize))
       elif c.kind == "fixed_query":
-        # Scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)), so logits start O(1).
-        self.fixed_queries = self.param("fixed_queries", nn.initializers.normal(qsize ** -0.5),
-                                        (c.num_heads, qsize))
+        if c.fixed_query_init == "content_bias":  # S3TA's query bias: the same start.
+          bias_init = content_bias_init(c.query_bias_std, c.num_heads, c.key_channels, qsize)
+          init = lambda key, shape: bias_init(key, (shape[0] * shape[1],)).reshape(shape)
+        else:  # "dense": scaled like a Dense layer's output (std 1/sqrt(Ck+Cs)).
+          init = nn.initializers.normal(qsize ** -0.5)
+        self.fixed_queries = self.param("fixed_queries", init, (c.num_heads, qsize))
       if c.center_answers == "running":
         size = answer_size(c)
         self.answer_mean = self.variable("answer_stats", "mean", jnp.zeros, (size,), jnp.float32)

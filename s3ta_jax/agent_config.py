@@ -26,6 +26,7 @@ from s3ta_jax import spatial_basis as basis_lib
 KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm")
 ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys")
 ANSWER_CENTERING = ("none", "running")
+FIXED_QUERY_INITS = ("content_bias", "dense")
 REMOVED = "docs/notes/2026-12-07-research-options-removed.md"
 
 
@@ -64,6 +65,11 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   c.vision_norm = False  # LayerNorm over O_vis's channels at each cell, before the key/value split.
   c.query_bias_std = 0.0  # Std of the normal init of the query layer's bias, content part (0: zeros).
   c.core_input_norm = False  # LayerNorm on the policy LSTM's input (the answer processor's output).
+  # How fixed_query's learned queries start. "content_bias": as S3TA's query bias does (content
+  # channels N(0, query_bias_std), spatial channels 0), so the ablation differs from S3TA only in
+  # what 4.1.1 removes. "dense": N(0, 1/(Ck+Cs)) on every channel, the init before 2026-12-07
+  # (the atari_breakout_small_fixed_query.json record's run).
+  c.fixed_query_init = "content_bias"
   # False: a feed-forward 3x3 conv (relu) with the same channels in place of the ConvLSTM. Section
   # 4.1 and App. A.1.1 / Table 3 give a ConvLSTM (what True builds).
   c.vision_lstm = True
@@ -112,6 +118,9 @@ def validate_config(config) -> None:
   if config.center_answers not in ANSWER_CENTERING:
     raise ValueError(f"center_answers={config.center_answers!r}: use 'none' (the paper) or "
                      f"'running' (other modes were removed: {REMOVED}).")
+  if config.fixed_query_init not in FIXED_QUERY_INITS:
+    raise ValueError(f"fixed_query_init={config.fixed_query_init!r}: use one of "
+                     f"{FIXED_QUERY_INITS}.")
   if config.kind == "l2_keys" and config.key_channels % config.num_heads:
     raise ValueError(f"l2_keys splits the {config.key_channels} key channels among "
                      f"{config.num_heads} heads; make key_channels a multiple of num_heads.")

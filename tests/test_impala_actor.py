@@ -148,7 +148,7 @@ def test_unrolls_match_numpy_reference():
       # Initial core state: the state before obs[0] of the unroll.
       np.testing.assert_allclose(tr["init_state"][0], [window[0]["count_before"]])
   # Unclipped returns of finished games (even env ids end the game at each done).
-  returns, lengths = episodes.drain()
+  returns, lengths, _ = episodes.drain()
   expected = []
   for e in range(0, n, 2):
     ret, steps = 0.0, 0

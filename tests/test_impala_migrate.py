@@ -22,7 +22,7 @@ def _stored_before_the_options(config):
 
 
 def test_an_old_config_resumes_under_the_values_that_give_its_behaviour(tmp_path):
-  config = s3ta_atari.get_config()
+  config = s3ta_atari.get_config("literal")
   config.update(optimizer="rmsprop", loss_transitions=0)  # The behaviour before both existed.
   stored = json.dumps(_stored_before_the_options(config))
   (tmp_path / "config.json").write_text(stored)
@@ -48,3 +48,10 @@ def test_the_tiny_agent_gets_no_fields_of_the_s3ta_agent():
   del tree["loss_transitions"]
   migrated = migrate.config(tree)
   assert migrated["agent"] == tree["agent"] and migrated["loss_transitions"] == 0
+
+
+def test_fixed_query_runs_from_before_the_init_field_keep_the_init_they_trained_with():
+  tree = _stored_before_the_options(s3ta_atari.get_config())
+  assert migrate.config(tree)["agent"]["fixed_query_init"] == "content_bias"  # Unread by s3ta.
+  tree["agent"]["kind"] = "fixed_query"
+  assert migrate.config(tree)["agent"]["fixed_query_init"] == "dense"

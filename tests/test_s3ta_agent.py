@@ -400,3 +400,22 @@ def test_conv_lstm_forget_bias_option_reaches_the_cell():
   (_, h1), _ = default.apply({"params": params["params"]["conv_lstm"]},
                              (state.vision_c[1:2], state.vision_h[1:2]), conv1)
   assert np.abs(np.asarray(h1)[0] - o_vis).max() > 1e-3  # The bias changed the output.
+
+
+@pytest.mark.parametrize("fixed_query_init", ["content_bias", "dense"])
+def test_fixed_queries_start_as_s3tas_query_bias_or_as_a_dense_output(fixed_query_init):
+  """4.1.1's fixed-query ablation starts its queries as S3TA starts its query bias: the content
+  channels N(0, query_bias_std), the spatial ones zero ("dense": N(0, 1/72) everywhere)."""
+  config = agent_config.agent_config("small")
+  config.update(kind="fixed_query", query_bias_std=0.5, fixed_query_init=fixed_query_init)
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(0))["params"]
+  queries = np.asarray(params["fixed_queries"])  # [heads, Ck + Cs]
+  ck = config.key_channels
+  assert queries.shape == (4, 72)
+  if fixed_query_init == "content_bias":
+    assert np.all(queries[:, ck:] == 0.0)
+    assert 0.35 < queries[:, :ck].std() < 0.65  # 32 draws of N(0, 0.5).
+  else:
+    assert 0.7 / np.sqrt(72) < queries.std() < 1.3 / np.sqrt(72)  # 288 draws of N(0, 1/72).
+    assert np.all(queries[:, ck:] != 0.0)

@@ -14,4 +14,5 @@ Modules, one job each:
   migrate       the one place workdirs of earlier code are brought up to date.
   workdir       a run read back; evaluation, diagnostics, curves, benchmark: tools on top.
   human_scores  human and random Atari-57 scores for human-normalised scores.
+  levels        multi-level runs (App. A.1.2): levels per actor, a pool per level, capped score.
 """

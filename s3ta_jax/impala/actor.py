@@ -89,21 +89,23 @@ class ParamStore:
 
 
 class EpisodeLog:
-  """Finished games (unclipped return, length in agent steps), shared by actors and the learner."""
+  """Finished games (unclipped return, length in agent steps, level: None in a single-level run),
+  shared by actors and the learner."""
 
   def __init__(self):
     self._lock = threading.Lock()
-    self._returns, self._lengths = [], []
+    self._returns, self._lengths, self._levels = [], [], []
 
-  def add(self, returns, lengths):
+  def add(self, returns, lengths, levels=None):
     with self._lock:
       self._returns.extend(float(r) for r in returns)
       self._lengths.extend(int(n) for n in lengths)
+      self._levels.extend(levels if levels is not None else [None] * len(returns))
 
-  def drain(self):
+  def drain(self) -> tuple[list[float], list[int], list[str | None]]:
     with self._lock:
-      out = (self._returns, self._lengths)
-      self._returns, self._lengths = [], []
+      out = (self._returns, self._lengths, self._levels)
+      self._returns, self._lengths, self._levels = [], [], []
     return out
 
 
@@ -169,7 +171,8 @@ class Actor:
       rng, key = jax.random.split(rng)
       s = rollout.step(local_params, key)
       if len(s.game_over_ids):
-        self.episodes.add(s.game_returns, s.game_lengths)
+        levels = env.level_names(s.game_over_ids) if hasattr(env, "level_names") else None
+        self.episodes.add(s.game_returns, s.game_lengths, levels)
       vi = np.nonzero(s.valid)[0]
       prev_action = np.asarray(s.inputs[0])
       trajs = builder.add(

@@ -2,9 +2,11 @@
 4.1) in a workdir, resuming from its last checkpoint: `python -m launch.atari` calls `train`.
 
 Prints a progress line every `log_every_s` (frames, frames/s, ETA, the mean return of the last
-100 games; `workdir/metrics.jsonl` and TensorBoard get it with the learner's losses, gradient
-norm, attention sharpness, queue fill and actor frames), checkpoints (params, optimizer state, frame count) every `checkpoint_every_s` and at
-the end. Multi-host: `config.distributed` (WORKSPACE.md).
+100 games, or in a multi-level run their mean capped human-normalised score; `metrics.jsonl` and
+TensorBoard get it with the learner's losses, gradient norm, attention sharpness, queue fill,
+actor frames and per-level returns and scores), checkpoints (params, optimizer state, frame
+count) every `checkpoint_every_s` and at the end. Multi-host: `config.distributed`
+(WORKSPACE.md); a multi-level run's per-level metrics cover the levels of process 0's actors.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from common.distributed import init_distributed
 from common.errors import UsageError
 from common.metrics import Progress
 from common.workdir import claim_workdir, guard_config, write_json_atomic
+from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import migrate, system
 from s3ta_jax.impala.env_types import ACTION_REPEAT
 from s3ta_jax.impala.learner import to_local
@@ -49,7 +52,8 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   threshold = config.stop_return if stop_return is None else stop_return
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames",
-                      headline={"return_mean": "return (last 100 games)"})
+                      headline={"capped_hns_mean": "mean capped human-normalised score"}
+                      if config.levels else {"return_mean": "return (last 100 games)"})
   try:
     with loop.StopSignal() as stop_signal:
       control = loop.LoopControl(config.total_frames, eval_every_steps=0,
@@ -78,13 +82,18 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
   if control is None:
     control = loop.LoopControl(c.total_frames, 0, c.checkpoint_every_s, stop_signal=None)
   recent = collections.deque(maxlen=return_window)
+  by_level = collections.defaultdict(lambda: collections.deque(maxlen=return_window))
   start = time.time()
   last = {"metrics": None, "time": start, "step": trainer.step}  # At the last progress line.
 
   def step_fn(frames):
     del frames
     last["metrics"] = trainer.update(*trainer.next_batch_everywhere())
-    recent.extend(trainer.episodes.drain()[0])
+    returns, _, levels = trainer.episodes.drain()
+    recent.extend(returns)
+    for value, level in zip(returns, levels):
+      if level is not None:
+        by_level[level].append(value)
     reached = (stop_return is not None and len(recent) == recent.maxlen
                and bool(np.mean(recent) >= stop_return))
     return trainer.frames, reached
@@ -94,7 +103,8 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
       return
     now = time.time()
     shown = progress_metrics(trainer, to_local(last["metrics"]),
-                             (trainer.step - last["step"]) / (now - last["time"]), recent)
+                             (trainer.step - last["step"]) / (now - last["time"]), recent,
+                             by_level)
     progress.update(frames, trainer.frames_per_update * (trainer.step - last["step"]), shown,
                     force=True)
     last.update(time=now, step=trainer.step)
@@ -112,9 +122,11 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
               reached=outcome.finished)
 
 
-def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent) -> dict:
+def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent,
+                     by_level: dict | None = None) -> dict:
   """What a progress line records of the latest update: losses per transition, gradient norm,
-  each head's attention sharpness, the learner's pace and the return of the recent games."""
+  each head's attention sharpness, the learner's pace and the return of the recent games (in a
+  multi-level run also per level, with its capped human-normalised score, and their mean)."""
   c = trainer.config
   attention_max = metrics.pop("attention_max") / metrics["attention_count"]
   attention_entropy = metrics.pop("attention_entropy") / metrics["attention_count"]
@@ -132,4 +144,10 @@ def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent)
   if recent:
     shown.update(return_mean=float(np.mean(recent)), return_median=float(np.median(recent)),
                  episodes=len(recent))
+  if by_level:
+    means = {level: float(np.mean(games)) for level, games in sorted(by_level.items())}
+    shown.update({f"return_mean/{level}": v for level, v in means.items()})
+    shown.update({f"capped_hns/{level}": v
+                  for level, v in levels_lib.capped_scores(means).items()})
+    shown.update(capped_hns_mean=levels_lib.mean_capped_score(means))
   return shown

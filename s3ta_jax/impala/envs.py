@@ -50,7 +50,7 @@ class AtariEnvs:
   def __init__(self, game: str, num_envs: int, batch_size: int, img_height: int = 210,
                img_width: int = 160, episodic_life: bool = False, seed: int = 0,
                num_threads: int = 0, max_episode_steps: int = 27000, noop_max: int = 30,
-               repeat_action_probability: float = 0.0):
+               repeat_action_probability: float = 0.0, full_action_space: bool = False):
     import envpool
     if batch_size > num_envs:
       raise ValueError(f"env batch_size {batch_size} > num_envs {num_envs}; "
@@ -61,7 +61,7 @@ class AtariEnvs:
         img_height=img_height, img_width=img_width, gray_scale=False, stack_num=1,
         frame_skip=ACTION_REPEAT, episodic_life=episodic_life, reward_clip=False, seed=seed,
         num_threads=num_threads, max_episode_steps=max_episode_steps, noop_max=noop_max,
-        repeat_action_probability=repeat_action_probability)
+        repeat_action_probability=repeat_action_probability, full_action_space=full_action_space)
     self.num_envs, self.batch_size = num_envs, batch_size
     self.num_actions = int(self._env.action_space.n)
     self.obs_shape = (img_height, img_width, 3)

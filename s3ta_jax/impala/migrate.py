@@ -20,10 +20,12 @@ from common.errors import UsageError
 from s3ta_jax.agent_config import REMOVED
 from s3ta_jax.impala.agents import trained
 
-ADDED_FIELDS = {"optimizer": "rmsprop", "loss_transitions": 0}
+ADDED_FIELDS = {"optimizer": "rmsprop", "loss_transitions": 0, "levels": ""}
 # Of the S3TA library's agents (the tiny agent has none of them).
 ADDED_AGENT_FIELDS = {"vision_lstm": True, "conv_lstm_forget_bias": 1.0, "center_answers": "none",
-                      "answer_mean_rate": 0.5}
+                      "answer_mean_rate": 0.5,
+                      # Only fixed_query reads it; its runs before the field started "dense".
+                      "fixed_query_init": "content_bias"}
 REMOVED_AGENT_FIELDS = {"answer_activate_final": True, "attention_grad_scale": 1.0,
                         "center_values": False}
 LAST_COMMIT_WITH_THEM = "56c43d5"
@@ -39,6 +41,8 @@ def config(stored: dict) -> dict:
     return tree
   for name, value in ADDED_AGENT_FIELDS.items():
     agent.setdefault(name, value)
+  if agent.get("kind") == "fixed_query" and "fixed_query_init" not in stored.get("agent", {}):
+    agent["fixed_query_init"] = "dense"
   if isinstance(agent["center_answers"], bool):
     agent["center_answers"] = "batch" if agent["center_answers"] else "none"
   for name, kept in REMOVED_AGENT_FIELDS.items():

@@ -18,6 +18,7 @@ from jax.experimental import multihost_utils
 
 from s3ta_jax.impala import agents as agents_lib
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import migrate
 from s3ta_jax.impala.agents import trained
 from s3ta_jax.impala.actor import Actor, EpisodeLog, ParamStore
@@ -65,18 +66,31 @@ def local_device(index: int) -> jax.Device:
 
 
 def env_factory(config, frame_shape, actor_index: int) -> Callable:
+  """The envs of this process's actor `actor_index`: `actor.num_envs` of `config.env_name`, or
+  of each of its levels in a multi-level run (`levels.actor_levels`), with the full action set."""
   a = config.actor
   seed = config.seed * 1000 + jax.process_index() * 100 + actor_index
+  levels = levels_lib.parse_levels(config.levels)
+
+  def make_one(name, **kwargs):
+    return envs_lib.make_envs(name, a.num_envs, a.env_batch_size, frame_shape[0], frame_shape[1],
+                              episodic_life=config.episodic_life, seed=seed,
+                              **({} if envs_lib.is_catch(name)
+                                 else dict(num_threads=a.env_threads, **kwargs)))
 
   def make():
-    return envs_lib.make_envs(config.env_name, a.num_envs, a.env_batch_size, frame_shape[0],
-                              frame_shape[1], episodic_life=config.episodic_life, seed=seed,
-                              **({} if envs_lib.is_catch(config.env_name)
-                                 else dict(num_threads=a.env_threads)))
+    if not levels:
+      return make_one(config.env_name)
+    mine = levels_lib.actor_levels(levels, jax.process_count(), jax.process_index(),
+                                   a.num_actors)[actor_index]
+    return levels_lib.MultiLevelEnvs([make_one(name, full_action_space=True) for name in mine],
+                                     mine)
   return make
 
 
 def num_actions_of(config, frame_shape) -> int:
+  if config.levels:
+    return levels_lib.FULL_ACTION_SET
   env = envs_lib.make_envs(config.env_name, 1, 1, frame_shape[0], frame_shape[1])
   try:
     return env.num_actions
