@@ -79,7 +79,7 @@ def atari_lines(records_dir: str) -> list[str]:
               "seven other games for 2e9 frames and finds the top-down agent clearly better on 6 "
               "of 7, median human-normalised score 541.1% against 274.7% (fixed query) and 274.5% "
               "(L2-norm keys); the rows above compare the same agents on Breakout at the CPU "
-              "budget, each with the same `:cpu` settings (all curves: "
+              "budget, each with the settings of its command (all curves: "
               "[breakout_small_compare.png](figures/impala/breakout_small_compare.png))."]
   return lines
 

@@ -3,8 +3,8 @@
   python -m launch.atari --config=configs/s3ta_atari.py --config.workdir=workdirs/s3ta_breakout
     The paper-size agent (210x160 RGB) with the recipe (`recipe` below) and App. A.1.1's learning
     setup: RMSProp lr 2e-4, decay 0.99, eps 0.01; V-trace, discount 0.99, entropy 0.01; unroll
-    50, batch 32; rewards clipped to [-1, 1]. Sized for accelerators: a 2-core CPU trains it at
-    ~100 frames/s (docs/results.md, "training speed").
+    50, batch 32; rewards clipped to [-1, 1]. Sized for accelerators: a 2-core CPU runs the
+    paper-size agent at ~100 frames/s with Table 3's ConvLSTM (docs/results.md, "training speed").
   python -m launch.atari --config=configs/s3ta_atari.py:cpu --config.workdir=workdirs/s3ta_breakout_cpu
     The same recipe with the small agent (84x84) and a CPU-sized batch (8 x 20, lr 6e-4).
     Expected: Breakout leaves random play (~1.5) between ~0.8M and 2M+ frames, depending on the
@@ -92,6 +92,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.batch_size = 16
     c.unroll_length = 20
     c.learning_rate = 1e-3
+    c.loss_transitions = 0  # The plain summed loss its expected curve was measured with.
     c.total_frames = int(2e7)
     c.stop_return = 0.8
     c.actor.num_actors = 1

@@ -36,7 +36,9 @@ from common.errors import UsageError
 from common.metrics import read_metrics
 from common.workdir import write_json_atomic
 from s3ta_jax import interpret
+from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import workdir as atari_workdir
+
 
 def plot_what_where(rec: dict, steps: list[int], path: str):
   heads = rec["attention"].shape[1]
@@ -175,6 +177,7 @@ def draw(workdir: str, out_dir: str | None = None, steps: int = 300, stills: int
   if _is_classifier(workdir):
     return draw_classifier(workdir, out_dir, stills, record_path, command)
   config, agent, params, frames = atari_workdir.load(workdir)
+  levels_lib.require_single_level(config, "launch.visualize_s3ta")
   n = steps
   shown = sorted(set(np.linspace(n // 10, n - 1, stills).astype(int).tolist()))
   print(f"{config.env_name} after {frames:,} frames: playing {n} greedy steps", flush=True)

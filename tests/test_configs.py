@@ -73,3 +73,39 @@ def test_cluttered_ram_defaults_to_the_public_recipe_and_baselines_keep_theirs(m
                                ("conv8", "conv", first), ("fc64", "fc", first)):
     c = module.get_config(arg)
     assert c.model == model and {k: c[k] for k in expected} == expected, arg
+
+
+def _flat(tree, prefix=""):
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[prefix + key] = value
+  return out
+
+
+def test_atari_cpu_config_is_the_default_recipe_at_cpu_size_and_batch():
+  from configs import s3ta_atari
+  from s3ta_jax import agent_config
+  from s3ta_jax.impala import system
+  configs = {arg: s3ta_atari.get_config(arg) for arg in
+             ("", "cpu", "literal", "catch", "multilevel", "multilevel_cpu")}
+  for arg, c in configs.items():
+    if c.agent.kind != "tiny":
+      agent_config.validate_config(c.agent)
+    system.check_config(c, num_processes=1, num_learner_devices_global=1)
+  default, cpu = _flat(configs[""].to_dict()), _flat(configs["cpu"].to_dict())
+  small, paper = _flat(agent_config.agent_config("small").to_dict()), _flat(
+      agent_config.agent_config("paper").to_dict())
+  sizes = {f"agent.{k}" for k in paper if paper[k] != small[k]}
+  throughput = {"batch_size", "unroll_length", "learning_rate", "total_frames"}
+  assert {k for k in default if default[k] != cpu[k]} <= sizes | throughput
+  # The recipe's options are on in both, off in :literal (Table 3 as written).
+  literal = configs["literal"]
+  for c in (configs[""], configs["cpu"]):
+    assert (c.agent.vision_lstm, c.agent.center_answers, c.optimizer) == (False, "running",
+                                                                          "rmsprop")
+  assert (literal.agent.vision_lstm, literal.agent.center_answers, literal.episodic_life) == (
+      True, "none", False)
+  assert literal.agent.head_hidden == configs[""].agent.head_hidden == 128  # Table 3's MLP.

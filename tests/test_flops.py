@@ -28,4 +28,5 @@ def test_the_atari_benchmark_cases_measure_the_agents_they_name():
   assert (agent("s3ta").kind, agent("s3ta").vision_lstm) == ("s3ta", True)
   assert (agent("s3ta_ff").kind, agent("s3ta_ff").vision_lstm) == ("s3ta", False)
   assert (agent("lstm").kind, agent("feedforward").kind) == ("lstm", "feedforward")
-  assert agent("paper").conv_lstm_channels == get_config().agent.conv_lstm_channels
+  assert agent("paper").to_dict() == get_config("literal").agent.to_dict()
+  assert agent("paper").vision_lstm

@@ -18,6 +18,11 @@ def test_levels_are_spread_over_every_actor_of_every_process():
   assert levels.parse_levels("Breakout, Pong") == ["Breakout", "Pong"]
   with pytest.raises(ValueError, match="twice"):
     levels.parse_levels("Pong,Pong")
+  levels.check_levels("all")
+  with pytest.raises(ValueError, match="twice"):  # One game, two spellings.
+    levels.check_levels("MsPacman,ms_pacman")
+  with pytest.raises(ValueError, match="'Pooyan' is not one of the 57"):  # envpool has it.
+    levels.check_levels("Breakout,Pooyan")
 
 
 def test_fitness_is_the_mean_of_human_normalised_scores_capped_at_one():

@@ -52,7 +52,8 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   threshold = config.stop_return if stop_return is None else stop_return
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames",
-                      headline={"capped_hns_mean": "mean capped human-normalised score"}
+                      headline={"capped_hns_mean": "mean capped human-normalised score" + (
+                          " (process 0's levels)" if jax.process_count() > 1 else "")}
                       if config.levels else {"return_mean": "return (last 100 games)"})
   try:
     with loop.StopSignal() as stop_signal:

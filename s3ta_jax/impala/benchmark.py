@@ -50,8 +50,8 @@ def _parse(argv):
 
 def case_config(get_config: Callable[[str], Any], name: str, env: str):
   """The training config a case measures, from `configs/s3ta_atari.py`'s `get_config`."""
-  if name == "paper":
-    c = get_config()
+  if name == "paper":  # Table 3's agent, ConvLSTM included.
+    c = get_config("literal")
     if jax.default_backend() == "cpu":
       c.batch_size, c.unroll_length = 4, 20
   else:

@@ -45,6 +45,7 @@ import numpy as np
 
 from s3ta_jax import agent_config
 from s3ta_jax.impala import envs as envs_lib
+from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import workdir as atari_workdir
 from s3ta_jax.impala.rollout import Rollout
 
@@ -184,6 +185,7 @@ def diagnose_run(workdir: str, seed: int = 0) -> dict:
   """`measure` on a launch.atari workdir's latest checkpoint: prints the measures, appends them
   to `WORKDIR/eval.jsonl` and returns them."""
   config, agent, params, frames = atari_workdir.load(workdir)
+  levels_lib.require_single_level(config, "--diagnose")
   m = measure(agent, params, config.env_name, seed=seed)
   uniform = ""
   if agent.config.kind in agent_config.ATTENTION_KINDS:

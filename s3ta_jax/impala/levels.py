@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.errors import UsageError
 from s3ta_jax.impala import human_scores
 from s3ta_jax.impala.env_types import TimeStep
 
@@ -27,6 +28,27 @@ def parse_levels(spec: str) -> list[str]:
   if len(set(levels)) != len(levels):
     raise ValueError(f"config.levels {spec!r} names a level twice; name each once.")
   return levels
+
+
+def check_levels(spec: str):
+  """Raises ValueError naming the problem when `config.levels` cannot be scored: every level needs
+  a human reference score (the Atari-57), and none may be named twice in any spelling."""
+  keys = []
+  for level in parse_levels(spec):
+    key = human_scores.game_key(level)
+    if key is None:
+      raise ValueError(f"config.levels: {level!r} is not one of the 57 games with human reference "
+                       "scores (s3ta_jax/impala/human_scores.py), which the fitness needs.")
+    if key in keys:
+      raise ValueError(f"config.levels {spec!r} names {level!r} twice; name each level once.")
+    keys.append(key)
+
+
+def require_single_level(config, tool: str):
+  """Tools that play `config.env_name` with its own action set refuse a multi-level run."""
+  if parse_levels(config.levels):
+    raise UsageError(f"{tool} plays one level, and this is a multi-level run "
+                     f"({config.levels}); use launch.evaluate_atari, which scores each level.")
 
 
 def actor_levels(levels: list[str], num_processes: int, process_index: int,

@@ -55,6 +55,7 @@ def check_config(config, num_processes: int, num_learner_devices_global: int):
                      f"({a.num_envs}); async envpool needs env_batch_size <= num_envs.")
   if a.num_actors <= 0:
     raise ValueError("actor.num_actors must be >= 1")
+  levels_lib.check_levels(config.levels)
 
 
 def local_device(index: int) -> jax.Device:
@@ -89,7 +90,7 @@ def env_factory(config, frame_shape, actor_index: int) -> Callable:
 
 
 def num_actions_of(config, frame_shape) -> int:
-  if config.levels:
+  if levels_lib.parse_levels(config.levels):
     return levels_lib.FULL_ACTION_SET
   env = envs_lib.make_envs(config.env_name, 1, 1, frame_shape[0], frame_shape[1])
   try:
