@@ -118,9 +118,13 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
                        save=lambda frames, wait: trainer.save(wait=wait))
   finally:
     trainer.shutdown()
-  return dict(frames=trainer.frames, steps=trainer.step, seconds=time.time() - start,
-              return_mean=float(np.mean(recent)) if recent else float("nan"),
-              reached=outcome.finished)
+  summary = dict(frames=trainer.frames, steps=trainer.step, seconds=time.time() - start,
+                 return_mean=float(np.mean(recent)) if recent else float("nan"),
+                 reached=outcome.finished)
+  if by_level:
+    summary.update(capped_hns_mean=levels_lib.mean_capped_score(
+        {level: float(np.mean(games)) for level, games in by_level.items()}))
+  return summary
 
 
 def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent,
