@@ -4,6 +4,7 @@ checks of what S3TA agents attend to. The RAM rows are `ram_jax.experiments`'.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable
 
@@ -130,8 +131,8 @@ def speed_lines(records_dir: str) -> list[str]:
               "|---|" + "---|" * (len(SPEED_COLUMNS) + 2)]
     for row in r["rows"]:
       frames = " | ".join(f"{row[key]:,.0f}" for key, _ in SPEED_COLUMNS)
-      flops = (f"{row['gflops']:,.1f} ({row['of_peak']:.0%})" if row["gflops"] == row["gflops"]
-               else "—")
+      flops = ("—" if math.isnan(row["gflops"])  # Run with --flops=False.
+               else f"{row['gflops']:,.1f} ({row['of_peak']:.0%})")
       agent = SPEED_AGENTS.get(row["case"], row["case"])
       lines.append(f"| {agent} | {frames} | {row['of_envpool']:.1%} | {flops} |")
   return lines

@@ -1,7 +1,7 @@
 """S3TA on Atari with IMPALA (Mott et al. 2019, section 4.1 and App. A.1.1; Espeholt et al. 2018).
 
   python -m launch.atari --config=configs/s3ta_atari.py --config.workdir=workdirs/s3ta_breakout
-    The paper-size agent (210x160 RGB) with the recipe (`recipe` below) and App. A.1.1's learning
+    The paper-size agent (210x160 RGB) with the recipe (`RECIPE` below) and App. A.1.1's learning
     setup: RMSProp lr 2e-4, decay 0.99, eps 0.01; V-trace, discount 0.99, entropy 0.01; unroll
     50, batch 32; rewards clipped to [-1, 1]. Sized for accelerators: a 2-core CPU runs the
     paper-size agent at ~100 frames/s with Table 3's ConvLSTM (docs/results.md, "training speed").

@@ -17,7 +17,7 @@ def test_levels_are_spread_over_every_actor_of_every_process():
   assert len(levels.parse_levels("all")) == 57 and levels.parse_levels("") == []
   assert levels.parse_levels("Breakout, Pong") == ["Breakout", "Pong"]
   with pytest.raises(ValueError, match="twice"):
-    levels.parse_levels("Pong,Pong")
+    levels.check_levels("Pong,Pong")
   levels.check_levels("all")
   with pytest.raises(ValueError, match="twice"):  # One game, two spellings.
     levels.check_levels("MsPacman,ms_pacman")

@@ -118,9 +118,17 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
                        save=lambda frames, wait: trainer.save(wait=wait))
   finally:
     trainer.shutdown()
-  return dict(frames=trainer.frames, steps=trainer.step, seconds=time.time() - start,
-              return_mean=float(np.mean(recent)) if recent else float("nan"),
-              reached=outcome.finished)
+  summary = dict(frames=trainer.frames, steps=trainer.step, seconds=time.time() - start,
+                 return_mean=float(np.mean(recent)) if recent else float("nan"),
+                 reached=outcome.finished)
+  if by_level:
+    summary.update(capped_hns_mean=levels_lib.mean_capped_score(level_means(by_level)))
+  return summary
+
+
+def level_means(by_level: dict) -> dict[str, float]:
+  """Each level's mean return over its recent games, in level order."""
+  return {level: float(np.mean(games)) for level, games in sorted(by_level.items())}
 
 
 def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent,
@@ -146,7 +154,7 @@ def progress_metrics(trainer, metrics: dict, learner_steps_per_s: float, recent,
     shown.update(return_mean=float(np.mean(recent)), return_median=float(np.median(recent)),
                  episodes=len(recent))
   if by_level:
-    means = {level: float(np.mean(games)) for level, games in sorted(by_level.items())}
+    means = level_means(by_level)
     shown.update({f"return_mean/{level}": v for level, v in means.items()})
     shown.update({f"capped_hns/{level}": v
                   for level, v in levels_lib.capped_scores(means).items()})

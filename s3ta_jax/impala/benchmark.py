@@ -236,12 +236,12 @@ def write_record(path: str, rows: list[dict], peak: float, argv: list[str]):
   import platform  # pylint: disable=g-import-not-at-top
   from common.workdir import write_json_atomic  # pylint: disable=g-import-not-at-top
   device = jax.devices()[0]
-  if device.platform == "cpu":  # The CPU's model, where Linux names it.
-    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-             if line.startswith("model name")] if os.path.exists("/proc/cpuinfo") else []
-    kind = names[0] if names else platform.processor() or "cpu"
-  else:
-    kind = device.device_kind
+  cpu = device.platform == "cpu"
+  kind, cpuinfo = (platform.processor() or "cpu") if cpu else device.device_kind, "/proc/cpuinfo"
+  if cpu and os.path.exists(cpuinfo):  # The CPU's model, where Linux names it.
+    with open(cpuinfo) as f:
+      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    kind = names[0] if names else kind
   write_json_atomic(path, {
       "kind": "speed_atari", "rows": rows, "matmul_peak_gflops": peak,
       "command": " ".join(["python -m launch.benchmark atari"] + list(argv[1:])),

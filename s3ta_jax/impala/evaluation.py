@@ -57,7 +57,7 @@ def evaluate_run(workdir: str, episodes: int, modes: list[str], max_steps: int =
   multi = levels_lib.parse_levels(config.levels)
   records = []
   for mode in modes:
-    means = {}
+    means, mode_records = {}, []
     for level in multi or [config.env_name]:
       start = time.time()
       returns = evaluate(agent, params, level, episodes, greedy=mode == "greedy", seed=seed,
@@ -70,16 +70,17 @@ def evaluate_run(workdir: str, episodes: int, modes: list[str], max_steps: int =
             f"{np.max(returns):.2f}; human-normalised {hns_text} ({time.time() - start:.0f}s)",
             flush=True)
       means[level] = mean
-      records.append(dict(frames=frames, mode=mode, episodes=len(returns), return_mean=mean,
-                          return_median=float(np.median(returns)),
-                          returns=[float(r) for r in returns], human_normalized=hns,
-                          time=time.time(), **(dict(level=level) if multi else {})))
+      mode_records.append(dict(frames=frames, mode=mode, episodes=len(returns), return_mean=mean,
+                               return_median=float(np.median(returns)),
+                               returns=[float(r) for r in returns], human_normalized=hns,
+                               time=time.time(), **(dict(level=level) if multi else {})))
     if multi:
       fitness = levels_lib.mean_capped_score(means)
       print(f"{len(multi)} levels, {mode}: mean capped human-normalised score "
             f"{100 * fitness:.1f}%", flush=True)
-      records.append(dict(frames=frames, mode=mode, levels=multi, capped_hns_mean=fitness,
-                          time=time.time()))
+      mode_records.append(dict(frames=frames, mode=mode, levels=multi, capped_hns_mean=fitness,
+                               time=time.time()))
     with open(os.path.join(workdir, "eval.jsonl"), "a") as f:
-      f.writelines(json.dumps(r) + "\n" for r in records[-(len(means) + bool(multi)):])
+      f.writelines(json.dumps(r) + "\n" for r in mode_records)
+    records += mode_records
   return records
