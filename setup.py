@@ -33,8 +33,13 @@ setuptools.setup(
         "prepare": ["tensorflow-cpu"],
         # Decoding Kinetics clips once (launch.prepare_kinetics); training reads JPEG frames.
         "kinetics": ["av"],
+        # Population based training (launch.pbt): Ray Tune's PopulationBasedTraining runs the
+        # members, restarts dead ones and resumes a killed population; a local Ray by default,
+        # a Ray cluster for many hosts.
+        "pbt": ["ray[tune]"],
         "dev": [
             "av",  # The Kinetics builder tests write and decode tiny MP4 files.
+            "ray[tune]",  # tests/test_pbt.py runs a population of two on a local Ray.
             "pytest",
             "pytest-xdist",  # Two workers halve CI wall time on the 2-core machine.
         ],

@@ -270,7 +270,8 @@ def test_stop_request_saves_a_checkpoint_the_next_trainer_resumes(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, learner_lib.to_local(resumed.params), params)
   # A return target met ends the run normally (not as a stop), after a final save.
   control = LoopControl(10**9, 0, 1e9, stop_signal=None)
-  summary = atari_loop.run(resumed, control, stop_return=-1.0, return_window=1)  # Any game.
+  summary = atari_loop.run(resumed, control, stop_return=-1.0,
+                           games=atari_loop.RecentGames(window=1))  # Any game.
   assert summary["reached"] and resumed.step > 5
   assert summary["frames"] < resumed.config.total_frames  # It ended early, at the first game.
   assert Checkpointer(str(tmp_path)).latest_step() == resumed.step

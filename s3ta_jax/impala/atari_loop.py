@@ -70,20 +70,35 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   return summary
 
 
+class RecentGames:
+  """The returns of the last `window` games, overall and per level (a multi-level run)."""
+
+  def __init__(self, window: int = 100):
+    self.all = collections.deque(maxlen=window)
+    self.by_level = collections.defaultdict(lambda: collections.deque(maxlen=window))
+
+  def add(self, returns, levels):
+    self.all.extend(returns)
+    for value, level in zip(returns, levels):
+      if level is not None:
+        self.by_level[level].append(value)
+
+
 def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
         progress: Progress | None = None, stop_return: float | None = None,
-        return_window: int = 100) -> dict:
+        games: RecentGames | None = None, shutdown: bool = True) -> dict:
   """Trains until `control` says done (its frames, or its time, spent; or a mean return of the
-  last `return_window` games >= `stop_return`) or stop (Ctrl-C/SIGTERM: raises `Stopped` after
+  last 100 `games` >= `stop_return`) or stop (Ctrl-C/SIGTERM: raises `Stopped` after
   the checkpoint). Decisions are process 0's on every process, so collective saves and exits
   match. Without `control`, trains to `config.total_frames`, checkpointing every
-  `checkpoint_every_s`. Returns a summary.
+  `checkpoint_every_s`. `games` carries the recent games across calls and `shutdown=False`
+  keeps the actors playing (a PBT member trains in chunks). Returns a summary.
   """
   c = trainer.config
   if control is None:
     control = loop.LoopControl(c.total_frames, 0, c.checkpoint_every_s, stop_signal=None)
-  recent = collections.deque(maxlen=return_window)
-  by_level = collections.defaultdict(lambda: collections.deque(maxlen=return_window))
+  games = games or RecentGames()
+  recent, by_level = games.all, games.by_level
   start = time.time()
   last = {"metrics": None, "time": start, "step": trainer.step}  # At the last progress line.
 
@@ -91,10 +106,7 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
     del frames
     last["metrics"] = trainer.update(*trainer.next_batch_everywhere())
     returns, _, levels = trainer.episodes.drain()
-    recent.extend(returns)
-    for value, level in zip(returns, levels):
-      if level is not None:
-        by_level[level].append(value)
+    games.add(returns, levels)
     reached = (stop_return is not None and len(recent) == recent.maxlen
                and bool(np.mean(recent) >= stop_return))
     return trainer.frames, reached
@@ -117,7 +129,8 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
                        report_every_s=c.log_every_s,
                        save=lambda frames, wait: trainer.save(wait=wait))
   finally:
-    trainer.shutdown()
+    if shutdown:
+      trainer.shutdown()
   summary = dict(frames=trainer.frames, steps=trainer.step, seconds=time.time() - start,
                  return_mean=float(np.mean(recent)) if recent else float("nan"),
                  reached=outcome.finished)
