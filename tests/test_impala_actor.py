@@ -289,6 +289,13 @@ def test_learning_curve_drops_frames_redone_after_a_resume(tmp_path):
   assert (tmp_path / "c.png").stat().st_size > 1000
 
 
+def test_learning_curve_skips_a_resumed_runs_refilling_window_of_games():
+  from s3ta_jax.impala import curves
+  games = [20, 100, 100, 7, 60, 100, 100]  # Resumed after the third line: the window restarts.
+  records = [dict(step=i * 10, return_mean=float(i), episodes=g) for i, g in enumerate(games)]
+  assert [r["step"] for r in curves.return_points(records)] == [0, 10, 20, 50, 60]
+
+
 def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp_path):
   from common import run_records
   from s3ta_jax.impala import curves

@@ -19,8 +19,16 @@ from common.workdir import write_json_atomic
 
 
 def return_points(records: list[dict]) -> list[dict]:
-  """The progress lines that carry a mean return, without those a resume redid."""
-  return after_resumes([r for r in records if "return_mean" in r])
+  """The progress lines that carry a mean return, without those a resume redid, nor those of a
+  resumed run whose window of recent games (`episodes`) is still refilling: a mean over the
+  first few games after a resume says little (7 games instead of 100)."""
+  kept, full = [], 0
+  for r in after_resumes([r for r in records if "return_mean" in r]):
+    games = r.get("episodes", full)
+    if games >= full:
+      kept.append(r)
+      full = games
+  return kept
 
 
 def plot(records: list[dict], title: str, path: str) -> int:
