@@ -167,10 +167,14 @@ def train_population(config, pbt) -> list[dict]:
     raise UsageError(f"--pbt.evolved names {unknown}; PBT evolves some of {list(EVOLVED)}.")
   if pbt.population < 2:
     raise UsageError(f"--pbt.population={pbt.population}: a population needs 2 members or more.")
-  guard_config(config.workdir, ml_collections.ConfigDict(dict(run=config, pbt=pbt)))
+  guarded = ml_collections.ConfigDict(config.to_dict())  # The run's resumable fields stay so.
+  guarded.pbt = pbt.to_dict()
+  guard_config(config.workdir, guarded)
   results = run_population(config, pbt, verbose=1)
   figure = os.path.join(config.workdir, "population.png")
-  pbt_figure.plot_population(read_lineage(config.workdir), list(pbt.evolved), figure)
+  lineage = read_lineage(config.workdir)
+  if lineage:
+    pbt_figure.plot_population(lineage, list(pbt.evolved), figure)
   if any(r.get("frames", 0) < config.total_frames for r in results):  # Ctrl-C.
     raise Stopped(f"population stopped; re-run the same command to resume it (lineage so far: "
                   f"{figure})")
@@ -182,17 +186,20 @@ def train_population(config, pbt) -> list[dict]:
 
 
 def read_lineage(pbt_workdir: str) -> list[dict]:
-  with open(os.path.join(pbt_workdir, LINEAGE_FILE)) as f:
+  """lineage.jsonl's entries in the order written ([] before the first report)."""
+  path = os.path.join(pbt_workdir, LINEAGE_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]
 
 
 def last_values(pbt_workdir: str, population: int, start: dict) -> list[dict]:
   """Each member's evolved values at its last report (lineage.jsonl), `start` before any."""
   values = [dict(start) for _ in range(population)]
-  if os.path.exists(os.path.join(pbt_workdir, LINEAGE_FILE)):
-    for entry in read_lineage(pbt_workdir):
-      if entry["member"] < population:
-        values[entry["member"]].update(entry["values"])
+  for entry in read_lineage(pbt_workdir):
+    if entry["member"] < population:
+      values[entry["member"]].update(entry["values"])
   return values
 
 
