@@ -102,6 +102,7 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
   from common.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
   from common.metrics import Progress  # pylint: disable=g-import-not-at-top
   from s3ta_jax.impala import atari_loop, system  # pylint: disable=g-import-not-at-top
+  from s3ta_jax.impala.learner import to_local  # pylint: disable=g-import-not-at-top
 
   jax.config.update("jax_compilation_cache_dir", os.path.join(pbt_workdir, "jax_cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -116,8 +117,7 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
       if read_json(os.path.join(source, MEMBER_FILE))["member"] != index:  # Exploit.
         donor = install_checkpoint(source, config.workdir)
   trainer = system.Trainer(config, Checkpointer(config.workdir), log=lambda *a: None)
-  start = dict(start_frames=trainer.frames,
-               start_params=digest(trainer._host_state()["params"]))  # pylint: disable=protected-access
+  start = dict(start_frames=trainer.frames, start_params=digest(to_local(trainer.params)))
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames")
   games = atari_loop.RecentGames()
@@ -129,7 +129,7 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
       value = fitness(config, summary)
       entry = dict(member=index, frames=trainer.frames, time=time.time(), fitness=value,
                    values={k: config[k] for k in EVOLVED},
-                   params=digest(trainer._host_state()["params"]),  # pylint: disable=protected-access
+                   params=digest(to_local(trainer.params)),
                    **start)
       if donor is not None:  # This chunk started from a better member's checkpoint.
         entry.update(exploited=donor["member"], donor_params=donor["params"],
