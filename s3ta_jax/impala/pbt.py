@@ -214,6 +214,9 @@ def run_population(config, pbt, trainable=member, verbose: int = 0) -> list[dict
   pbt_workdir = os.path.abspath(config.workdir)
   os.makedirs(pbt_workdir, exist_ok=True)
   if not ray.is_initialized():
+    # Ray runs its workers niced (15): here they are the training itself, and niced they starved
+    # beside any other busy process on this 2-core machine (tests/test_pbt.py hung).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address=pbt.ray_address or None, include_dashboard=False, log_to_driver=False)
   scheduler = PopulationBasedTraining(
       time_attr="frames", perturbation_interval=pbt.ready_frames,
