@@ -9,6 +9,8 @@ evolved values, burn-in, ready interval, factors, Ray address). Each member trai
 WORKDIR/members/<trial>; WORKDIR/lineage.jsonl has every report and exploit, population.png
 their figure. Re-running the same command resumes the population. Several hosts: WORKSPACE.md.
 """
+import sys
+
 from ml_collections import config_flags
 
 from common.cli import run_with_config
@@ -18,5 +20,6 @@ PBT = config_flags.DEFINE_config_file("pbt", "configs/pbt.py", "Population setti
                                       lock_config=True)
 
 if __name__ == "__main__":
-  run_with_config(lambda config: pbt.train_population(config, PBT.value),
+  command = [sys.executable, "-m", "launch.pbt", *sys.argv[1:]]  # Kept for run records.
+  run_with_config(lambda config: pbt.train_population(config, PBT.value, command),
                   "configs/s3ta_atari.py:multilevel")

@@ -150,10 +150,10 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
     progress.close()
 
 
-def train_population(config, pbt) -> list[dict]:
+def train_population(config, pbt, command: list[str] | None = None) -> list[dict]:
   """`python -m launch.pbt`: checks the settings, trains (or resumes) the population in
   `config.workdir`, then draws `population.png` from its lineage. Returns each member's last
-  result."""
+  lineage entry. `command` (the launch's argv) is kept in `command.json` for run records."""
   if not config.workdir:
     raise UsageError("config.workdir is empty; pass --config.workdir=DIR (the population's "
                      "directory, e.g. workdirs/pbt_multilevel).")
@@ -170,19 +170,34 @@ def train_population(config, pbt) -> list[dict]:
   guarded = ml_collections.ConfigDict(config.to_dict())  # The run's resumable fields stay so.
   guarded.pbt = pbt.to_dict()
   guard_config(config.workdir, guarded)
-  results = run_population(config, pbt, verbose=1)
-  figure = os.path.join(config.workdir, "population.png")
+  if command:
+    write_json_atomic(os.path.join(config.workdir, "command.json"), {"command": command})
+  if not finished(read_lineage(config.workdir), pbt.population, config.total_frames):
+    run_population(config, pbt, verbose=1)
   lineage = read_lineage(config.workdir)
+  figure = os.path.join(config.workdir, "population.png")
   if lineage:
     pbt_figure.plot_population(lineage, list(pbt.evolved), figure)
-  if any(r.get("frames", 0) < config.total_frames for r in results):  # Ctrl-C.
+  if not finished(lineage, pbt.population, config.total_frames):  # Ctrl-C.
     raise Stopped(f"population stopped; re-run the same command to resume it (lineage so far: "
                   f"{figure})")
-  best = max(results, key=lambda r: r["fitness"])
-  print(f"done: {len(results)} members, {sum(r['frames'] for r in results):,} frames; best "
-        f"fitness {best['fitness']:.4g} (member {member_index(best['trial_id'])}); lineage "
+  last = last_reports(lineage)
+  best = max(last.values(), key=lambda e: e["fitness"])
+  print(f"done: {len(last)} members, {sum(e['frames'] for e in last.values()):,} frames; best "
+        f"fitness {best['fitness']:.4g} (member {best['member']}); lineage "
         f"{os.path.join(config.workdir, LINEAGE_FILE)}, figure {figure}", flush=True)
-  return results
+  return [last[i] for i in sorted(last)]
+
+
+def last_reports(lineage: list[dict]) -> dict[int, dict]:
+  """Each member's last lineage entry."""
+  return {e["member"]: e for e in lineage}
+
+
+def finished(lineage: list[dict], population: int, total_frames: int) -> bool:
+  """Whether every member has reported at `total_frames` (a re-run then has nothing to train)."""
+  last = last_reports(lineage)
+  return all(i in last and last[i]["frames"] >= total_frames for i in range(population))
 
 
 def read_lineage(pbt_workdir: str) -> list[dict]:
