@@ -85,6 +85,39 @@ def atari_lines(records_dir: str) -> list[str]:
   return lines
 
 
+def population_lines(records_dir: str) -> list[str]:
+  """The multi-level section: one row per `run_records/atari_*.json` of a population
+  (`launch.plot_atari --workdir=PBT_WORKDIR --record=...`)."""
+  records = read_records(records_dir, "atari_population", prefix="atari_")
+  if not records:
+    return []
+  lines = ["", "# Multi-level agent and population based training (App. A.1.2, Table 4)", "",
+           "One agent on several levels (full action set) trained by a population; a member's "
+           "fitness is the mean over levels of the capped human-normalised score of its recent "
+           "games (Espeholt et al. 2018). Without PBT is the same population never evolving. The "
+           "paper: a population of 16 on all 57 levels, evolving after 2e7 frames; its multi-level "
+           "agents score below the single-level experts on almost all levels (Table 4; Seaquest: "
+           "attention 1.4%, feed-forward 1.9% human-normalised; the Breakout and SpaceInvaders "
+           "rows are unreadable in our copy of the table).", "",
+           "| run | levels | members x frames | evolves after | exploits | best member: fitness "
+           "(return per level) | fitness of all members | wall time | trained by | figure | "
+           "machine, date |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for name, r in records:
+    best = next(m for m in r["members"] if m["member"] == r["best_member"])
+    per_level = ", ".join(f"{level} {best['returns'][level]:.1f}" for level in r["levels"]
+                          if level in best["returns"])
+    fitness = ", ".join(f"{m['fitness']:.3f}" for m in r["members"])
+    evolves = f"{r['burn_in_frames'] / 1e6:g}M frames" if r["evolving"] else "never"
+    figures = ", ".join(f"[{os.path.basename(f)}]({f})" for f in r.get("figures", []))
+    lines.append(f"| {r['title']} ([record](run_records/{name})) | {', '.join(r['levels'])} | "
+                 f"{r['population']} x {r['frames'] / 1e6:.2f}M | {evolves} | "
+                 f"{sum(m['exploits'] for m in r['members'])} | {best['fitness']:.3f} "
+                 f"({per_level}) | {fitness} | {r['wall_s'] / 3600:.2f} h | "
+                 f"`{r.get('command') or 'not recorded'}` | {figures} | "
+                 f"{r.get('machine', '')}, {r.get('date', '')} |")
+  return lines
+
+
 def s3ta_lines(records_dir: str) -> list[str]:
   """The S3TA section: one row per `run_records/s3ta_*.json` written by the S3TA tools
   (`launch.visualize_s3ta --record`), with how the agent was trained and drawn."""

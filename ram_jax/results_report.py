@@ -123,6 +123,7 @@ def write_report(path: str, runs_dir: str, data_dir: str):
   lines += run_records.classifier_lines(records_dir,
                                         lambda dataset: compare_with_ram(dataset, rows))
   lines += run_records.atari_lines(records_dir)
+  lines += run_records.population_lines(records_dir)
   lines += run_records.speed_lines(records_dir)
   lines += run_records.s3ta_lines(records_dir)
   os.makedirs(docs_dir, exist_ok=True)

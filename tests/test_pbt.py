@@ -107,6 +107,7 @@ def population(tmp_path_factory):
   p = get_pbt_config("test")
   import sys  # pylint: disable=g-import-not-at-top
   ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Workers can't import tests.
+  os.environ.setdefault("RAY_worker_niceness", "0")  # As run_population's own Ray (pbt.py).
   ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
   try:
     results = pbt.run_population(config, p, trainable=crashes_once)

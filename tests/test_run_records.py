@@ -19,20 +19,27 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = os.path.join(REPO, "docs", "run_records")
 
 
-def _config_of_command(command: str):
+def _config_of_command(command: str, name: str = "config", others: tuple = ()):
   """The config a recorded `python -m launch.X --config=...` command builds, parsed as the
-  launcher parses it."""
+  launcher parses it; `name` is the config flag (`--pbt` of launch.pbt), `others` the launcher's
+  other config flags."""
   words = command.split()
   flag_args = [a for a in words if a.startswith("--")]
-  assert all(a.startswith("--config") for a in flag_args), f"flags the parse would drop: {command}"
+  assert all(a.startswith(tuple(f"--{n}" for n in (name, *others))) for a in flag_args), (
+      f"flags the parse would drop: {command}")
   # The config file's path is relative to the repository, wherever pytest runs.
-  argv = [words[2]] + [a.replace("--config=", f"--config={REPO}/", 1) for a in flag_args]
+  argv = [words[2]] + [a.replace(f"--{name}=", f"--{name}={REPO}/", 1) for a in flag_args
+                       if a.startswith(f"--{name}")]
   flag_values = flags.FlagValues()
   # Overrides (`--config.field=value`) are read from `sys_argv`, not from the parsed list.
-  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv,
+  config_flags.DEFINE_config_file(name, flag_values=flag_values, sys_argv=argv,
                                   lock_config=True)
   flag_values(argv)
-  return flag_values.config
+  return flag_values[name].value
+
+
+def _as_json(tree):
+  return json.loads(json.dumps(tree))
 
 
 def _records(prefix: str) -> list[tuple[str, dict]]:
@@ -71,7 +78,7 @@ def _check_atari_config(name, c, trained_frames=None):
 
 
 def test_atari_records_rebuild_the_agent_they_trained_from_their_commands():
-  records = _records("atari_")
+  records = [(n, r) for n, r in _records("atari_") if r["kind"] == "atari_run"]
   assert len(records) >= 5
   for name, r in records:
     c = _config_of_command(r["command"])
@@ -79,8 +86,21 @@ def test_atari_records_rebuild_the_agent_they_trained_from_their_commands():
     assert (c.agent.kind, c.env_name, c.seed) == (r["agent"], r["env"], r["seed"]), name
     _check_atari_config(name, c, r["frames"])
     if "config" in r:  # Kept since 2026-12-07: the command must give the very config that ran.
-      as_json = lambda tree: json.loads(json.dumps(tree))
-      assert as_json(c.to_dict()) == as_json(migrate.config(r["config"])), name
+      assert _as_json(c.to_dict()) == _as_json(migrate.config(r["config"])), name
+
+
+def test_population_records_rebuild_their_members_and_population_from_their_commands():
+  """A multi-level population's record (launch.pbt): its command gives the members' config and
+  the population settings that ran, and each member trained the command's frames."""
+  records = [(n, r) for n, r in _records("atari_") if r["kind"] == "atari_population"]
+  for name, r in records:
+    assert r["command"].startswith("python -m launch.pbt "), name
+    c = _config_of_command(r["command"], "config", others=("pbt",))
+    p = _config_of_command(r["command"], "pbt", others=("config",))
+    _check_atari_config(name, c, r["frames"])
+    recorded = dict(r["config"])
+    assert _as_json(p.to_dict()) == _as_json(recorded.pop("pbt")), name
+    assert _as_json(c.to_dict()) == _as_json(migrate.config(recorded)), name
 
 
 def test_s3ta_records_rebuild_their_training_configs_from_their_commands():

@@ -3,6 +3,7 @@ frames, one line per member, an exploit drawn as a jump from the donor's point."
 from __future__ import annotations
 
 import collections
+import os
 
 import matplotlib
 
@@ -45,6 +46,7 @@ def plot_population(lineage: list[dict], evolved: list[str], path: str) -> str:
   axes[0].set_title("population: fitness and evolved values (dotted: an exploit from its donor)")
   axes[-1].set_xlabel("frames")
   fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path

@@ -1,0 +1,85 @@
+"""The run record of a population (a `launch.pbt` workdir), for the multi-level section of
+`docs/results.md`: each member's last fitness, evolved values, exploits and per-level mean
+returns, the training command and the population figure (`python -m launch.plot_atari
+--workdir=PBT_WORKDIR --record=...`)."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+
+from common.errors import UsageError
+from common.metrics import after_resumes, read_metrics
+from common.workdir import read_json, write_json_atomic
+from s3ta_jax.impala import curves, levels as levels_lib, pbt, pbt_figure
+
+
+def is_population(workdir: str) -> bool:
+  return os.path.exists(os.path.join(workdir, pbt.LINEAGE_FILE))
+
+
+def level_returns(records: list[dict]) -> dict[str, float]:
+  """The last progress line's mean return per level (`return_mean/<level>`)."""
+  for r in reversed(after_resumes(records)):
+    means = {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("return_mean/")}
+    if means:
+      return means
+  return {}
+
+
+def member_summary(pbt_workdir: str, last: dict, lineage: list[dict]) -> dict:
+  records = read_metrics(os.path.join(pbt_workdir, "members", str(last["member"])))
+  returns = level_returns(records)
+  return dict(member=last["member"], frames=last["frames"], fitness=last["fitness"],
+              values=last["values"], returns=returns,
+              capped_scores=levels_lib.capped_scores(returns),
+              exploits=sum("exploited" in e for e in lineage if e["member"] == last["member"]),
+              wall_s=curves.wall_seconds(records))
+
+
+def record(pbt_workdir: str, figure: str, title: str, docs_dir: str) -> dict:
+  """The population's record; `figure` is given relative to `docs_dir` (where results.md is)."""
+  lineage = pbt.read_lineage(pbt_workdir)
+  if not lineage:
+    raise UsageError(f"{pbt_workdir}/{pbt.LINEAGE_FILE} is empty: no member has reported yet.")
+  config = read_json(os.path.join(pbt_workdir, "config.json"))
+  launched = read_json(os.path.join(pbt_workdir, "command.json"))
+  members = [member_summary(pbt_workdir, last, lineage)
+             for _, last in sorted(pbt.last_reports(lineage).items())]
+  started = min(read_metrics(os.path.join(pbt_workdir, "members", str(m["member"])))[0]["time"]
+                for m in members)
+  best = max(members, key=lambda m: m["fitness"])
+  population = config["pbt"]
+  return dict(kind="atari_population", title=title, levels=levels_lib.parse_levels(config["levels"]),
+              agent=config["agent"]["kind"], seed=config.get("seed"),
+              population=population["population"],
+              burn_in_frames=population["burn_in_frames"],
+              ready_frames=population["ready_frames"],
+              evolving=population["burn_in_frames"] < config["total_frames"],
+              frames=min(m["frames"] for m in members), value=best["fitness"],
+              best_member=best["member"], members=members,
+              member_wall_s=sum(m["wall_s"] for m in members),
+              wall_s=max(e["time"] for e in lineage) - started,
+              command=shlex.join(["python", "-m"] + launched["command"][2:]) if launched else None,
+              config=config,
+              figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
+              machine=f"{platform.machine()} {os.cpu_count()} cores",
+              date=datetime.date.today().isoformat())
+
+
+def plot(pbt_workdir: str, out: str = "", title: str = "", record_path: str = "") -> list[str]:
+  """Draws the population figure (default `PBT_WORKDIR/population.png`) and, with
+  `record_path`, writes its record; returns the paths written."""
+  lineage = pbt.read_lineage(pbt_workdir)
+  config = read_json(os.path.join(pbt_workdir, "config.json"))
+  out = out or os.path.join(pbt_workdir, "population.png")
+  pbt_figure.plot_population(lineage, list(config["pbt"]["evolved"]), out)
+  written = [out]
+  if record_path:
+    docs_dir = os.path.dirname(os.path.dirname(os.path.abspath(record_path)))
+    os.makedirs(os.path.dirname(os.path.abspath(record_path)), exist_ok=True)
+    title = title or os.path.basename(os.path.normpath(pbt_workdir))
+    write_json_atomic(record_path, record(pbt_workdir, out, title, docs_dir))
+    written.append(record_path)
+  return written
