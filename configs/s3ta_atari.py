@@ -137,8 +137,7 @@ RECIPE = dict(
     # Without either, seed 0 stayed at random play by 2M frames (atari_breakout_screen_novisnorm,
     # _noqbias); one seed each so far, and seeds of the full recipe take off between 0.8M and >2M.
     vision_norm=True, query_bias_std=0.5,
-    # LayerNorm on the policy LSTM's input. Not shown needed: without it seed 0 reached 10.5 at 2M
-    # (atari_breakout_screen_nocorenorm; the recipe's two seeds: 6.1 and 3.5); kept until a
-    # second seed decides.
-    core_input_norm=True,
+    # Not in the recipe: core_input_norm (LayerNorm on the policy LSTM's input); without it two
+    # seeds reached 10.5 and 9.6 at 2M frames where the recipe with it had 6.1 and 3.6
+    # (atari_breakout_screen_nocorenorm, _seed1).
 )

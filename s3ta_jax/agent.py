@@ -14,7 +14,7 @@ Per time step t of the top-down agent (`kind="s3ta"`):
   outputs:             relu(Dense 128) -> policy logits, value
 
 The config (`s3ta_jax.agent_config`) also selects the bottom-up ablations, the baselines and the
-recipe options not in the paper that the `:cpu` config uses (`vision_norm`, `query_bias_std`,
+options not in the paper that the configs and run records use (`vision_norm`, `query_bias_std`,
 `core_input_norm`, `vision_lstm=False`, `conv_lstm_forget_bias`, `head_hidden=0`,
 `center_answers="running"`: answers minus their running mean over training, kept in the
 non-trained `answer_stats` collection that a training unroll updates, as flax's BatchNorm does
