@@ -317,9 +317,10 @@ def test_atari_record_takes_the_first_line_past_each_milestone_after_resumes(tmp
   assert rec["frames"] == 1_200_000 and rec["value"] == 7.0
   assert rec["command"] == "python -m launch.atari --config=c.py:cpu '--config.x=(128,)'"
   assert rec["figures"] == ["figures/impala/r.png"]  # Relative to docs/, wherever run from.
-  # One point at or past each 100k frames (the redone 400k-600k lines replaced), then the last.
-  assert rec["curve"] == [[100_000, 0.0], [260_000, 1.0], [400_000, 4.0], [520_000, 5.0],
-                          [1_100_000, 6.0], [1_200_000, 7.0]]
+  # One point at or past each 100k frames (the redone 400k-600k lines replaced), then the last,
+  # each with the training seconds so far (the redone stretch's time counts, the gaps do not).
+  assert rec["curve"] == [[100_000, 0.0, 0.0], [260_000, 1.0, 10.0], [400_000, 4.0, 30.0],
+                          [520_000, 5.0, 40.0], [1_100_000, 6.0, 55.0], [1_200_000, 7.0, 55.0]]
   assert rec["wall_s"] == (40.0 - 10.0) + (125.0 - 100.0)  # The sessions, not the gaps.
   (tmp_path / "records").mkdir()
   write_json_atomic(str(tmp_path / "records" / "atari_s3ta.json"), rec)

@@ -97,28 +97,37 @@ def milestones(records: list[dict]) -> dict[str, float]:
 
 
 def curve(records: list[dict], every: int = 100_000) -> list[list[float]]:
-  """[[frames, mean return of the last 100 games], ...]: the first log line at or past each
-  multiple of `every` frames, and the last one."""
+  """[[frames, mean return of the last 100 games, training seconds so far], ...]: the first log
+  line at or past each multiple of `every` frames, and the last one. The seconds let runs of
+  different speeds be compared at equal wall-clock."""
+  seconds = dict(zip(map(id, records), elapsed_seconds(records)))
   points = return_points(records)
+  point = lambda r: [int(r["step"]), float(r["return_mean"]), round(seconds[id(r)], 1)]
   out, next_mark = [], every
   for r in points:
     if r["step"] >= next_mark:
-      out.append([int(r["step"]), float(r["return_mean"])])
+      out.append(point(r))
       next_mark = (r["step"] // every + 1) * every
   if points and (not out or out[-1][0] != points[-1]["step"]):
-    out.append([int(points[-1]["step"]), float(points[-1]["return_mean"])])
+    out.append(point(points[-1]))
+  return out
+
+
+def elapsed_seconds(records: list[dict]) -> list[float]:
+  """Training time up to each progress line, summed over the run's sessions: the time between
+  consecutive lines, except across a resume (the step goes back, or the gap is over 10x the
+  median gap and a minute: the run was not running)."""
+  gaps = [(b["time"] - a["time"], b["step"] > a["step"]) for a, b in zip(records, records[1:])]
+  typical = sorted(g for g, _ in gaps)[len(gaps) // 2] if gaps else 0.0
+  out = [0.0] if records else []
+  for g, forward in gaps:
+    out.append(out[-1] + (g if forward and g <= max(60.0, 10 * typical) else 0.0))
   return out
 
 
 def wall_seconds(records: list[dict]) -> float:
-  """Training time summed over the run's sessions: the time between consecutive progress lines,
-  except across a resume (the step goes back, or the gap is over 10x the median gap and a
-  minute: the run was not running)."""
-  gaps = [(b["time"] - a["time"], b["step"] > a["step"]) for a, b in zip(records, records[1:])]
-  if not gaps:
-    return 0.0
-  typical = sorted(g for g, _ in gaps)[len(gaps) // 2]
-  return float(sum(g for g, forward in gaps if forward and g <= max(60.0, 10 * typical)))
+  """Training time summed over the run's sessions (`elapsed_seconds`)."""
+  return float(elapsed_seconds(records)[-1]) if records else 0.0
 
 
 def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir: str) -> dict:
