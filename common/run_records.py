@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Callable
 
 from common.workdir import read_json
@@ -75,6 +76,7 @@ def atari_lines(records_dir: str) -> list[str]:
                  f"{at} | {r['value']:.2f} ({r['frames'] / 1e6:.2f}M) | "
                  f"`{r.get('command') or 'not recorded'}` | {figures} | "
                  f"{r.get('machine', '')}, {r.get('date', '')} |")
+  lines += parity_lines(records)
   if any(r["agent"] in ("fixed_query", "l2_keys") for _, r in records):
     lines += ["", "Section 4.1.1 (top-down queries against the bottom-up ablations): the paper trains "
               "seven other games for 2e9 frames and finds the top-down agent clearly better on 6 "
@@ -115,6 +117,48 @@ def population_lines(records_dir: str) -> list[str]:
                  f"({per_level}) | {fitness} | {r['wall_s'] / 3600:.2f} h | "
                  f"`{r.get('command') or 'not recorded'}` | {figures} | "
                  f"{r.get('machine', '')}, {r.get('date', '')} |")
+  return lines
+
+
+PARITY_NAME = re.compile(r"atari_(?P<game>[a-z]+)_small_(?P<kind>s3ta|lstm)(_seed\d+)?\.json")
+
+
+def return_at_seconds(curve: list[list[float]], seconds: float) -> tuple[float, float] | None:
+  """(frames, mean return) of a record's curve at the last point within `seconds` of training;
+  None for a curve without seconds (records before 2026-12-07)."""
+  if not curve or len(curve[0]) < 3:
+    return None
+  within = [p for p in curve if p[2] <= seconds] or curve[:1]
+  return within[-1][0], within[-1][1]
+
+
+def parity_lines(records: list[tuple[str, dict]]) -> list[str]:
+  """Per game, S3TA's mean final return over its `atari_<game>_small_s3ta*` seeds against the
+  LSTM baseline's, at equal frames and at equal wall-clock (the LSTM runs at the S3TA runs'
+  median training time: the two agents run at different frames/s)."""
+  runs = {}
+  for name, r in records:
+    m = PARITY_NAME.fullmatch(name)
+    if m:
+      runs.setdefault(m["game"], {}).setdefault(m["kind"], []).append(r)
+  lines = []
+  for game, kinds in sorted(runs.items()):
+    if len(kinds) < 2:
+      continue
+    s3ta, lstm = kinds["s3ta"], kinds["lstm"]
+    mean = lambda rs: sum(r["value"] for r in rs) / len(rs)
+    line = (f"Parity on {s3ta[0]['env']} (small agents): S3TA {mean(s3ta):.2f} (mean of "
+            f"{len(s3ta)} seeds at {min(r['frames'] for r in s3ta) / 1e6:.1f}M+ frames), the LSTM "
+            f"baseline {mean(lstm):.2f} ({len(lstm)} seeds at "
+            f"{min(r['frames'] for r in lstm) / 1e6:.1f}M+): ratio {mean(s3ta) / mean(lstm):.2f}.")
+    seconds = sorted(r["wall_s"] for r in s3ta)[len(s3ta) // 2]
+    at = [return_at_seconds(r["curve"], seconds) for r in lstm]
+    if all(at):
+      line += (f" At equal wall-clock ({seconds / 3600:.2f} h of training on this CPU, the S3TA "
+               f"runs' median time to their end) the baseline was at "
+               f"{sum(a[1] for a in at) / len(at):.2f} (after "
+               f"{sum(a[0] for a in at) / len(at) / 1e6:.2f}M frames on average).")
+    lines += ["", line]
   return lines
 
 
