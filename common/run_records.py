@@ -147,9 +147,10 @@ def parity_lines(records: list[tuple[str, dict]]) -> list[str]:
       continue
     s3ta, lstm = kinds["s3ta"], kinds["lstm"]
     mean = lambda rs: sum(r["value"] for r in rs) / len(rs)
+    seeds = lambda rs: f"{len(rs)} seed{'s' * (len(rs) > 1)}"
     line = (f"Parity on {s3ta[0]['env']} (small agents): S3TA {mean(s3ta):.2f} (mean of "
-            f"{len(s3ta)} seeds at {min(r['frames'] for r in s3ta) / 1e6:.1f}M+ frames), the LSTM "
-            f"baseline {mean(lstm):.2f} ({len(lstm)} seeds at "
+            f"{seeds(s3ta)} at {min(r['frames'] for r in s3ta) / 1e6:.1f}M+ frames), the LSTM "
+            f"baseline {mean(lstm):.2f} ({seeds(lstm)} at "
             f"{min(r['frames'] for r in lstm) / 1e6:.1f}M+): ratio {mean(s3ta) / mean(lstm):.2f}.")
     seconds = sorted(r["wall_s"] for r in s3ta)[len(s3ta) // 2]
     at = [return_at_seconds(r["curve"], seconds) for r in lstm]
