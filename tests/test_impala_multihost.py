@@ -8,8 +8,10 @@ over 4 devices adds the per-device gradients in a different order than over 2, s
 rtol 1e-5 / atol 1e-6.
 
 The trainer: when one process's actors crash after a few updates, both processes stop with
-`ActorCrashed` instead of the healthy one waiting in the next all-reduce.
+`ActorCrashed` instead of the healthy one waiting in the next all-reduce; every process sees
+every process's finished games.
 """
+import json
 import os
 import socket
 import subprocess
@@ -157,8 +159,39 @@ def test_an_actor_crash_in_one_process_stops_every_process(tmp_path):
   assert time.time() - start < 150
 
 
+def gather_worker(out_path: str, port: int, process_id: int):
+  """Process 0 finished two Breakout games, process 1 one Pong game, then neither any."""
+  import jax
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
+  from s3ta_jax.impala.atari_loop import gather_games
+  names = ["Breakout", "Pong"]
+  mine = ([1.5, 2.0], ["Breakout", "Breakout"]) if process_id == 0 else ([-21.0], ["Pong"])
+  result = [gather_games(*mine, names), gather_games([], [], names)]
+  with open(out_path, "w") as f:
+    json.dump(result, f)
+  jax.distributed.shutdown()
+
+
+def test_every_process_sees_every_processs_finished_games(tmp_path):
+  """A multi-level run spreads the levels over processes; its progress and PBT fitness are
+  computed from every process's games (atari_loop.gather_games)."""
+  port = free_port()
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  outs = [str(tmp_path / f"games_{pid}.json") for pid in (0, 1)]
+  procs = [subprocess.Popen([sys.executable, __file__, "gather", out, str(port), str(pid)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           for pid, out in enumerate(outs)]
+  wait_for_workers(procs, timeout=120)
+  for out in outs:
+    with open(out) as f:
+      assert json.load(f) == [[[1.5, 2.0, -21.0], ["Breakout", "Breakout", "Pong"]], [[], []]]
+
+
 if __name__ == "__main__":
-  if sys.argv[1] == "crash":
+  if sys.argv[1] == "gather":
+    gather_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+  elif sys.argv[1] == "crash":
     crash_worker(int(sys.argv[2]), int(sys.argv[3]))
   else:
     worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -6,7 +6,8 @@ Prints a progress line every `log_every_s` (frames, frames/s, ETA, the mean retu
 TensorBoard get it with the learner's losses, gradient norm, attention sharpness, queue fill,
 actor frames and per-level returns and scores), checkpoints (params, optimizer state, frame
 count) every `checkpoint_every_s` and at the end. Multi-host: `config.distributed`
-(WORKSPACE.md); a multi-level run's per-level metrics cover the levels of process 0's actors.
+(WORKSPACE.md); the recent games, and so the progress and a PBT member's fitness, are every
+process's (`gather_games`).
 """
 from __future__ import annotations
 
@@ -52,8 +53,7 @@ def train(config, stop_return: float | None = None, max_seconds: float | None = 
   threshold = config.stop_return if stop_return is None else stop_return
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames",
-                      headline={"capped_hns_mean": "mean capped human-normalised score" + (
-                          " (process 0's levels)" if jax.process_count() > 1 else "")}
+                      headline={"capped_hns_mean": "mean capped human-normalised score"}
                       if config.levels else {"return_mean": "return (last 100 games)"})
   try:
     with loop.StopSignal() as stop_signal:
@@ -84,6 +84,31 @@ class RecentGames:
         self.by_level[level].append(value)
 
 
+def gather_games(returns: list[float], levels: list[str | None],
+                 level_names: list[str]) -> tuple[list[float], list[str | None]]:
+  """Every process's newly finished games (returns, levels), in process order, on every process:
+  a multi-process run spreads the levels over processes, and its progress and fitness must cover
+  them all. Called at every update on every process (two small all-gathers)."""
+  if jax.process_count() == 1:
+    return list(returns), list(levels)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  counts = multihost_utils.process_allgather(np.array([len(returns)], np.int32))[:, 0]
+  width = int(counts.max())
+  if width == 0:
+    return [], []
+  padded = np.zeros(width, np.float32)
+  padded[:len(returns)] = returns
+  codes = np.full(width, -1, np.int32)  # -1: a single-level run's game (no level).
+  codes[:len(levels)] = [-1 if level is None else level_names.index(level) for level in levels]
+  all_returns = multihost_utils.process_allgather(padded)
+  all_codes = multihost_utils.process_allgather(codes)
+  out_returns, out_levels = [], []
+  for process, count in enumerate(counts):
+    out_returns += [float(v) for v in all_returns[process, :count]]
+    out_levels += [None if code < 0 else level_names[code] for code in all_codes[process, :count]]
+  return out_returns, out_levels
+
+
 def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
         progress: Progress | None = None, stop_return: float | None = None,
         games: RecentGames | None = None, shutdown: bool = True) -> dict:
@@ -99,6 +124,7 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
     control = loop.LoopControl(c.total_frames, 0, c.checkpoint_every_s, stop_signal=None)
   games = games or RecentGames()
   recent, by_level = games.all, games.by_level
+  level_names = levels_lib.parse_levels(c.levels)
   start = time.time()
   last = {"metrics": None, "time": start, "step": trainer.step}  # At the last progress line.
 
@@ -106,7 +132,7 @@ def run(trainer: system.Trainer, control: loop.LoopControl | None = None,
     del frames
     last["metrics"] = trainer.update(*trainer.next_batch_everywhere())
     returns, _, levels = trainer.episodes.drain()
-    games.add(returns, levels)
+    games.add(*gather_games(returns, levels, level_names))
     reached = (stop_return is not None and len(recent) == recent.maxlen
                and bool(np.mean(recent) >= stop_return))
     return trainer.frames, reached
