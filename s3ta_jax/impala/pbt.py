@@ -234,7 +234,10 @@ def run_population(config, pbt, trainable=member, verbose: int = 0) -> list[dict
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address=pbt.ray_address or None, include_dashboard=False, log_to_driver=False)
   scheduler = PopulationBasedTraining(
-      time_attr="frames", perturbation_interval=pbt.ready_frames,
+      # A member reports at the first update past each multiple of ready_frames, so two reports
+      # can be a little under ready_frames apart; Ray skips a report closer than its interval to
+      # the last perturbation, hence half: every report past the burn-in may exploit.
+      time_attr="frames", perturbation_interval=pbt.ready_frames / 2,
       burn_in_period=pbt.burn_in_frames,
       hyperparam_mutations={k: tune.loguniform(config[k] / 100, config[k] * 100)
                             for k in pbt.evolved},
