@@ -19,7 +19,10 @@ from s3ta_jax import pictures
 _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.atari or launch.classify workdir.")
 _BASELINE = flags.DEFINE_string("baseline_workdir", None, "A baseline's workdir, for saliency.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write (default WORKDIR/figures).")
-_STEPS = flags.DEFINE_integer("steps", 300, "Greedy agent steps to play and draw.")
+_STEPS = flags.DEFINE_integer("steps", 300, "Agent steps to play and draw.")
+_GREEDY = flags.DEFINE_bool(
+    "greedy", True, "Play the policy's most likely action; False samples it (a greedy Breakout "
+    "agent can sit without ever launching the ball).")
 _STILLS = flags.DEFINE_integer("stills", 6,
                               "Frames in the what/where, marginals and saliency figures.")
 _FPS = flags.DEFINE_integer("fps", 15, "Video frames per second.")
@@ -37,7 +40,7 @@ def main(argv):
     raise UsageError("pass --workdir=DIR of a launch.atari or launch.classify run")
   written = pictures.draw(
       _WORKDIR.value, _OUT_DIR.value, _STEPS.value, _STILLS.value, _FPS.value, _SEED.value,
-      _SCALE.value, _BASELINE.value, _RECORD.value,
+      _SCALE.value, _BASELINE.value, _RECORD.value, greedy=_GREEDY.value,
       command="python -m launch.visualize_s3ta " + " ".join(sys.argv[1:]))
   print("wrote " + ", ".join(written), flush=True)
 

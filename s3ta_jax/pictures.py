@@ -1,8 +1,8 @@
 """Pictures of what a trained Atari / Catch agent attends to (Mott et al. 2019, section 4.1), and
 Fig. 7 for a classifier; `python -m launch.visualize_s3ta` calls `draw`.
 
-For an Atari or Catch workdir, plays `steps` greedy steps from the latest checkpoint and writes into
-`out_dir` (default WORKDIR/figures):
+For an Atari or Catch workdir, plays `steps` steps (greedy, or sampled from the policy) from the
+latest checkpoint and writes into `out_dir` (default WORKDIR/figures):
   attention.mp4      one panel per head: the frame, bright where that head attends (Fig. 2), then
                      per head its what/where contribution (eq. 11: red = content, blue = space,
                      Fig. 5); action and value on top. `attention.gif` when no MP4 encoder is
@@ -168,7 +168,7 @@ def _is_classifier(workdir: str) -> bool:
 
 def draw(workdir: str, out_dir: str | None = None, steps: int = 300, stills: int = 6,
          fps: int = 15, seed: int = 0, scale: int = 3, baseline_workdir: str | None = None,
-         record_path: str | None = None, command: str = "") -> list[str]:
+         record_path: str | None = None, command: str = "", greedy: bool = True) -> list[str]:
   """Writes the pictures of a launch.atari (or launch.classify) workdir (module docstring) into
   `out_dir` (default WORKDIR/figures) and, with `record_path`, the run record, whose `command`
   says how they were drawn. Returns the paths written."""
@@ -180,8 +180,9 @@ def draw(workdir: str, out_dir: str | None = None, steps: int = 300, stills: int
   levels_lib.require_single_level(config, "launch.visualize_s3ta")
   n = steps
   shown = sorted(set(np.linspace(n // 10, n - 1, stills).astype(int).tolist()))
-  print(f"{config.env_name} after {frames:,} frames: playing {n} greedy steps", flush=True)
-  rec = interpret.record(agent, params, config.env_name, n, seed=seed,
+  print(f"{config.env_name} after {frames:,} frames: playing {n} "
+        f"{'greedy' if greedy else 'sampled'} steps", flush=True)
+  rec = interpret.record(agent, params, config.env_name, n, seed=seed, greedy=greedy,
                          saliency_steps=tuple(shown))
   recs = {agent.config.kind: rec}
   if baseline_workdir:
@@ -189,7 +190,7 @@ def draw(workdir: str, out_dir: str | None = None, steps: int = 300, stills: int
     if b_config.env_name != config.env_name:
       raise UsageError(f"--baseline_workdir plays {b_config.env_name}, not {config.env_name}")
     recs[f"baseline {b_agent.config.kind}"] = interpret.record(
-        b_agent, b_params, config.env_name, n, seed=seed, saliency_steps=tuple(shown))
+        b_agent, b_params, config.env_name, n, seed=seed, greedy=greedy, saliency_steps=tuple(shown))
   written = []
   if rec["attention"].shape[1]:
     written.append(interpret.write_video(interpret.video_frames(rec, scale), out_dir, fps))
