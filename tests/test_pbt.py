@@ -130,6 +130,7 @@ def test_exploit_starts_from_the_donors_parameters_and_explore_scales_each_value
   assert exploits, "no member exploited another"
   for e in exploits:
     assert e["start_params"] == e["donor_params"]  # sha256 of every parameter array.
+    assert e["start_games"] > 0  # The donor's recent games came with its checkpoint.
     assert e["exploited"] != e["member"]
     for name in p.evolved:
       ratio = e["values"][name] / e["donor_values"][name]
@@ -143,5 +144,6 @@ def test_a_member_that_crashed_resumes_from_its_checkpoint(population):
   before = [e for e in lineage if e["member"] == 1 and e["time"] < crashed_at]
   after = [e for e in lineage if e["member"] == 1 and e["time"] > crashed_at]
   assert after, "member 1 did not train again after its crash"
+  assert after[0]["start_games"] > 0  # Its recent games came back with the checkpoint.
   if "exploited" not in after[0]:  # Else it restarted from a donor's checkpoint instead.
     assert after[0]["start_frames"] >= before[-1]["frames"]  # From its checkpoint, not anew.

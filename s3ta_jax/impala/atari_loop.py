@@ -83,6 +83,18 @@ class RecentGames:
       if level is not None:
         self.by_level[level].append(value)
 
+  def to_dict(self) -> dict:
+    return dict(all=list(self.all), by_level={k: list(v) for k, v in self.by_level.items()})
+
+  @classmethod
+  def from_dict(cls, d: dict | None, window: int = 100) -> "RecentGames":
+    games = cls(window)
+    if d:
+      games.all.extend(d["all"])
+      for level, returns in d["by_level"].items():
+        games.by_level[level].extend(returns)
+    return games
+
 
 def gather_games(returns: list[float], levels: list[str | None],
                  level_names: list[str]) -> tuple[list[float], list[str | None]]:

@@ -6,7 +6,8 @@ human-normalised score as fitness (a single-level run: its mean return).
 
 Member i is a normal training run in its own workdir (`PBT_WORKDIR/members/<i>`): it trains
 `ready_frames` at a time, then reports its fitness with a Ray checkpoint holding its newest
-learner checkpoint (parameters, optimiser state, running statistics). Ray's
+learner checkpoint (parameters, optimiser state, running statistics) and its last 100 games,
+on which the fitness is measured. Ray's
 `PopulationBasedTraining` decides: a member in the bottom quantile restarts from a top member's
 checkpoint (exploit) with that member's values each multiplied by 1.2 or 0.8 (explore). Every
 report is a line of `PBT_WORKDIR/lineage.jsonl` (member, frames, values, fitness, digest of the
@@ -110,17 +111,22 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
   config = member_config(base_config, values, index, pbt_workdir)
   os.makedirs(config.workdir, exist_ok=True)
   write_json_atomic(os.path.join(config.workdir, "config.json"), config.to_dict())
-  donor = None
+  donor, info = None, {}
   restored = tune.get_checkpoint()
   if restored is not None:
     with restored.as_directory() as source:
-      if read_json(os.path.join(source, MEMBER_FILE))["member"] != index:  # Exploit.
+      info = read_json(os.path.join(source, MEMBER_FILE))
+      if info["member"] != index:  # Exploit.
         donor = install_checkpoint(source, config.workdir)
   trainer = system.Trainer(config, Checkpointer(config.workdir), log=lambda *a: None)
-  start = dict(start_frames=trainer.frames, start_params=digest(to_local(trainer.params)))
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames")
-  games = atari_loop.RecentGames()
+  # The recent games come with the checkpoint (the donor's, on an exploit): a fresh window would
+  # hold only the games that end soonest after a restart, the worst ones, and the member would
+  # be judged on them (a first population exploited the same member over and over).
+  games = atari_loop.RecentGames.from_dict(info.get("games"))
+  start = dict(start_frames=trainer.frames, start_params=digest(to_local(trainer.params)),
+               start_games=len(games.all))
   try:
     while trainer.frames < config.total_frames:
       target = min((trainer.frames // ready_frames + 1) * ready_frames, config.total_frames)
@@ -142,7 +148,7 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
       with tempfile.TemporaryDirectory() as out:  # Ray copies it into its storage.
         export_checkpoint(config.workdir, trainer.step, out,
                           dict(member=index, frames=trainer.frames, params=entry["params"],
-                               values=entry["values"]))
+                               values=entry["values"], games=games.to_dict()))
         tune.report(dict(fitness=value, frames=trainer.frames, **entry["values"]),
                     checkpoint=tune.Checkpoint.from_directory(out))
   finally:
