@@ -138,6 +138,6 @@ RECIPE = dict(
     # _noqbias); one seed each so far, and seeds of the full recipe take off between 0.8M and >2M.
     vision_norm=True, query_bias_std=0.5,
     # Not in the recipe: core_input_norm (LayerNorm on the policy LSTM's input); without it two
-    # seeds reached 10.5 and 9.6 at 2M frames where the recipe with it had 6.1 and 3.6
-    # (atari_breakout_screen_nocorenorm, _seed1).
+    # seeds reached 10.5 and 9.6 at 2M frames where the recipe with it had 6.1 and 3.6 (those
+    # runs, continued to 3M: atari_breakout_small_s3ta, _seed1; the 2M table is in the note).
 )
