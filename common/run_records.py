@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import statistics
 from typing import Callable
 
 from common.workdir import read_json
@@ -125,11 +126,9 @@ PARITY_NAME = re.compile(r"atari_(?P<game>[a-z]+)_small_(?P<kind>s3ta|lstm)(_see
 
 def return_at_seconds(curve: list[list[float]], seconds: float) -> tuple[float, float] | None:
   """(frames, mean return) of a record's curve at the last point within `seconds` of training;
-  None for a curve without seconds (records before 2026-12-07)."""
-  if not curve or len(curve[0]) < 3:
-    return None
-  within = [p for p in curve if p[2] <= seconds] or curve[:1]
-  return within[-1][0], within[-1][1]
+  None for a curve without seconds (records before 2026-12-07) or without a point that early."""
+  within = [p for p in curve if len(p) > 2 and p[2] <= seconds]
+  return (within[-1][0], within[-1][1]) if within else None
 
 
 def parity_lines(records: list[tuple[str, dict]]) -> list[str]:
@@ -152,7 +151,7 @@ def parity_lines(records: list[tuple[str, dict]]) -> list[str]:
             f"{seeds(s3ta)} at {min(r['frames'] for r in s3ta) / 1e6:.1f}M+ frames), the LSTM "
             f"baseline {mean(lstm):.2f} ({seeds(lstm)} at "
             f"{min(r['frames'] for r in lstm) / 1e6:.1f}M+): ratio {mean(s3ta) / mean(lstm):.2f}.")
-    seconds = sorted(r["wall_s"] for r in s3ta)[len(s3ta) // 2]
+    seconds = statistics.median(r["wall_s"] for r in s3ta)
     at = [return_at_seconds(r["curve"], seconds) for r in lstm]
     if all(at):
       line += (f" At equal wall-clock ({seconds / 3600:.2f} h of training on this CPU, the S3TA "

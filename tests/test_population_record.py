@@ -35,6 +35,7 @@ def pbt_workdir(tmp_path):
       dict(step=100, time=5.0, **{"return_mean/Breakout": 2.0}),
       dict(step=200, time=29.0, **{"return_mean/Breakout": 16.1,
                                    "return_mean/SpaceInvaders": 3189.4}),
+      dict(step=200, time=29.5, **{"pbt/fitness": 0.35}),  # The report's own line.
   ])
   write_jsonl(tmp_path / "members/1/metrics.jsonl", [
       dict(step=200, time=39.0, **{"return_mean/Breakout": 1.7,
@@ -60,7 +61,7 @@ def test_the_record_scores_each_level_and_counts_each_members_exploits(pbt_workd
   assert by_member[1]["capped_scores"] == pytest.approx({"Breakout": 0.0, "SpaceInvaders": 0.0})
   assert (by_member[0]["exploits"], by_member[1]["exploits"]) == (1, 0)
   assert by_member[0]["values"]["eps"] == 0.012
-  assert r["wall_s"] == 40.0 - 5.0  # First progress line to the last report.
+  assert r["wall_s"] == 39.0 - 5.0  # Members' progress lines, first to last.
   assert r["command"] == "python -m launch.pbt --config=c.py --pbt=p.py"
   assert r["figures"] == ["figures/pop.png"]
   row = run_records.population_lines(str(docs / "run_records"))[-1]

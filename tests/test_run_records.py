@@ -94,7 +94,7 @@ def test_population_records_rebuild_their_members_and_population_from_their_comm
   the population settings that ran, and each member trained the command's frames."""
   records = [(n, r) for n, r in _records("atari_") if r["kind"] == "atari_population"]
   for name, r in records:
-    assert r["command"].startswith("python -m launch.pbt "), name
+    assert r["command"].startswith("python -m launch.pbt ") and " --pbt=" in r["command"], name
     c = _config_of_command(r["command"], "config", others=("pbt",))
     p = _config_of_command(r["command"], "pbt", others=("config",))
     _check_atari_config(name, c, r["frames"])

@@ -40,6 +40,7 @@ from s3ta_jax.impala import pbt_figure
 EVOLVED = ("learning_rate", "entropy_cost", "eps", "grad_clip")
 MEMBER_FILE = "member.json"
 LINEAGE_FILE = "lineage.jsonl"
+GAMES_FILE = "games.json"  # In a member's workdir: the last report's recent games.
 
 
 def fitness(config, summary: dict) -> float:
@@ -121,10 +122,13 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
   trainer = system.Trainer(config, Checkpointer(config.workdir), log=lambda *a: None)
   progress = Progress(config.workdir, config.total_frames, start_step=trainer.frames,
                       unit="frames", every_s=0.0, counter="frames")
-  # The recent games come with the checkpoint (the donor's, on an exploit): a fresh window would
-  # hold only the games that end soonest after a restart, the worst ones, and the member would
-  # be judged on them (a first population exploited the same member over and over).
-  games = atari_loop.RecentGames.from_dict(info.get("games"))
+  # The recent games come with the checkpoint (the donor's, on an exploit; the member's last
+  # report's, GAMES_FILE, on a re-run of the command): a fresh window would hold only the games
+  # that end soonest after a restart, the worst ones, and the member would be judged on them (a
+  # first population exploited the same member over and over).
+  games_file = os.path.join(config.workdir, GAMES_FILE)
+  games = atari_loop.RecentGames.from_dict(
+      info.get("games") if restored is not None else read_json(games_file))
   start = dict(start_frames=trainer.frames, start_params=digest(to_local(trainer.params)),
                start_games=len(games.all))
   try:
@@ -145,6 +149,7 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
                                       dict(fitness=value, **entry["values"]).items()})
       with open(os.path.join(pbt_workdir, LINEAGE_FILE), "a") as f:
         f.write(json.dumps(entry) + "\n")
+      write_json_atomic(games_file, games.to_dict())
       with tempfile.TemporaryDirectory() as out:  # Ray copies it into its storage.
         export_checkpoint(config.workdir, trainer.step, out,
                           dict(member=index, frames=trainer.frames, params=entry["params"],

@@ -16,16 +16,15 @@ from s3ta_jax.impala import curves, levels as levels_lib, pbt, pbt_figure
 
 
 def is_population(workdir: str) -> bool:
-  return os.path.exists(os.path.join(workdir, pbt.LINEAGE_FILE))
+  return os.path.isdir(os.path.join(workdir, "members"))
 
 
 def level_returns(records: list[dict]) -> dict[str, float]:
-  """The last progress line's mean return per level (`return_mean/<level>`)."""
-  for r in reversed(after_resumes(records)):
-    means = {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("return_mean/")}
-    if means:
-      return means
-  return {}
+  """The last progress line's mean return per level (`return_mean/<level>`): the games of the
+  member's last fitness."""
+  lines = after_resumes([r for r in records if any(k.startswith("return_mean/") for k in r)])
+  return {k.split("/", 1)[1]: v for k, v in lines[-1].items()
+          if k.startswith("return_mean/")} if lines else {}
 
 
 def member_summary(pbt_workdir: str, last: dict, lineage: list[dict]) -> dict:
@@ -47,8 +46,10 @@ def record(pbt_workdir: str, figure: str, title: str, docs_dir: str) -> dict:
   launched = read_json(os.path.join(pbt_workdir, "command.json"))
   members = [member_summary(pbt_workdir, last, lineage)
              for _, last in sorted(pbt.last_reports(lineage).items())]
-  started = min(read_metrics(os.path.join(pbt_workdir, "members", str(m["member"])))[0]["time"]
-                for m in members)
+  # The population's training time: every member's progress lines in time order, without the
+  # gaps where the population was not running (curves.elapsed_seconds' rule).
+  times = sorted(r["time"] for m in members
+                 for r in read_metrics(os.path.join(pbt_workdir, "members", str(m["member"]))))
   best = max(members, key=lambda m: m["fitness"])
   population = config["pbt"]
   return dict(kind="atari_population", title=title, levels=levels_lib.parse_levels(config["levels"]),
@@ -60,7 +61,7 @@ def record(pbt_workdir: str, figure: str, title: str, docs_dir: str) -> dict:
               frames=min(m["frames"] for m in members), value=best["fitness"],
               best_member=best["member"], members=members,
               member_wall_s=sum(m["wall_s"] for m in members),
-              wall_s=max(e["time"] for e in lineage) - started,
+              wall_s=curves.wall_seconds([dict(time=t, step=i) for i, t in enumerate(times)]),
               command=shlex.join(["python", "-m"] + launched["command"][2:]) if launched else None,
               config=config,
               figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
