@@ -101,7 +101,7 @@ def gather_games(returns: list[float], levels: list[str | None],
   """Every process's newly finished games (returns, levels), in process order, on every process:
   a multi-process run spreads the levels over processes, and its progress and fitness must cover
   them all. Called at every update on every process: one small all-gather of the counts, two
-more when any process has games."""
+  more when any process has games."""
   if jax.process_count() == 1:
     return list(returns), list(levels)
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top

@@ -8,14 +8,13 @@ passed each milestone, and the figure, for the Atari table of `docs/results.md`.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import shlex
 
 from common.errors import UsageError
 from common.metrics import after_resumes, read_metrics
-from common.workdir import write_json_atomic
+from common.workdir import read_json, write_json_atomic
 
 
 def return_points(records: list[dict]) -> list[dict]:
@@ -130,17 +129,22 @@ def wall_seconds(records: list[dict]) -> float:
   return float(elapsed_seconds(records)[-1]) if records else 0.0
 
 
+def provenance(workdir: str, figure: str, docs_dir: str) -> dict:
+  """What every Atari record holds besides its results: the training command (`command.json`,
+  None if absent), the figure relative to `docs_dir` (where `docs/results.md` links from), the
+  machine and the date."""
+  launched = read_json(os.path.join(workdir, "command.json"))
+  return dict(  # The argv is [python, -m, launch.X, flags...].
+      command=shlex.join(["python", "-m"] + launched["command"][2:]) if launched else None,
+      figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
+      machine=f"{platform.machine()} {os.cpu_count()} cores",
+      date=datetime.date.today().isoformat())
+
+
 def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir: str) -> dict:
   """The run record of a launch.atari workdir (see the module docstring); `figure` is given
   relative to `docs_dir`, where `docs/results.md` links from."""
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = json.load(f)
-  command = os.path.join(workdir, "command.json")
-  train_command = None
-  if os.path.exists(command):
-    with open(command) as f:
-      argv = json.load(f)["command"]
-    train_command = shlex.join(["python", "-m"] + argv[2:])  # [python, -m, launch.atari, flags...]
+  config = read_json(os.path.join(workdir, "config.json"))
   points = return_points(records)
   last = points[-1]
   return dict(kind="atari_run", title=title, env=config["env_name"],
@@ -148,10 +152,7 @@ def record(workdir: str, records: list[dict], figure: str, title: str, docs_dir:
               value=last["return_mean"], entropy=last.get("entropy"),
               value_spread=last.get("value_spread"), attention_entropy=last.get("attention_entropy"),
               milestones=milestones(records), curve=curve(records), wall_s=wall_seconds(records),
-              command=train_command, config=config,
-              figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
-              machine=f"{platform.machine()} {os.cpu_count()} cores",
-              date=datetime.date.today().isoformat())
+              config=config, **provenance(workdir, figure, docs_dir))
 
 
 def plot_run(workdir: str, out: str = "", title: str = "", record_path: str = "") -> list[str]:

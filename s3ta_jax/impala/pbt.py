@@ -149,11 +149,12 @@ def member(values: dict, base_config: str, pbt_workdir: str, ready_frames: int):
                                       dict(fitness=value, **entry["values"]).items()})
       with open(os.path.join(pbt_workdir, LINEAGE_FILE), "a") as f:
         f.write(json.dumps(entry) + "\n")
-      write_json_atomic(games_file, games.to_dict())
+      recent_games = games.to_dict()
+      write_json_atomic(games_file, recent_games)
       with tempfile.TemporaryDirectory() as out:  # Ray copies it into its storage.
         export_checkpoint(config.workdir, trainer.step, out,
                           dict(member=index, frames=trainer.frames, params=entry["params"],
-                               values=entry["values"], games=games.to_dict()))
+                               values=entry["values"], games=recent_games))
         tune.report(dict(fitness=value, frames=trainer.frames, **entry["values"]),
                     checkpoint=tune.Checkpoint.from_directory(out))
   finally:

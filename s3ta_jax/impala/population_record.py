@@ -4,10 +4,7 @@ returns, the training command and the population figure (`python -m launch.plot_
 --workdir=PBT_WORKDIR --record=...`)."""
 from __future__ import annotations
 
-import datetime
 import os
-import platform
-import shlex
 
 from common.errors import UsageError
 from common.metrics import after_resumes, read_metrics
@@ -27,8 +24,8 @@ def level_returns(records: list[dict]) -> dict[str, float]:
           if k.startswith("return_mean/")} if lines else {}
 
 
-def member_summary(pbt_workdir: str, last: dict, lineage: list[dict]) -> dict:
-  records = read_metrics(os.path.join(pbt_workdir, "members", str(last["member"])))
+def member_summary(records: list[dict], last: dict, lineage: list[dict]) -> dict:
+  """A member's record entry from its progress lines and its last lineage entry."""
   returns = level_returns(records)
   return dict(member=last["member"], frames=last["frames"], fitness=last["fitness"],
               values=last["values"], returns=returns,
@@ -43,13 +40,12 @@ def record(pbt_workdir: str, figure: str, title: str, docs_dir: str) -> dict:
   if not lineage:
     raise UsageError(f"{pbt_workdir}/{pbt.LINEAGE_FILE} is empty: no member has reported yet.")
   config = read_json(os.path.join(pbt_workdir, "config.json"))
-  launched = read_json(os.path.join(pbt_workdir, "command.json"))
-  members = [member_summary(pbt_workdir, last, lineage)
-             for _, last in sorted(pbt.last_reports(lineage).items())]
+  last = sorted(pbt.last_reports(lineage).items())
+  metrics = {i: read_metrics(os.path.join(pbt_workdir, "members", str(i))) for i, _ in last}
+  members = [member_summary(metrics[i], entry, lineage) for i, entry in last]
   # The population's training time: every member's progress lines in time order, without the
   # gaps where the population was not running (curves.elapsed_seconds' rule).
-  times = sorted(r["time"] for m in members
-                 for r in read_metrics(os.path.join(pbt_workdir, "members", str(m["member"]))))
+  times = sorted(r["time"] for records in metrics.values() for r in records)
   best = max(members, key=lambda m: m["fitness"])
   population = config["pbt"]
   return dict(kind="atari_population", title=title, levels=levels_lib.parse_levels(config["levels"]),
@@ -62,11 +58,7 @@ def record(pbt_workdir: str, figure: str, title: str, docs_dir: str) -> dict:
               best_member=best["member"], members=members,
               member_wall_s=sum(m["wall_s"] for m in members),
               wall_s=curves.wall_seconds([dict(time=t, step=i) for i, t in enumerate(times)]),
-              command=shlex.join(["python", "-m"] + launched["command"][2:]) if launched else None,
-              config=config,
-              figures=[os.path.relpath(os.path.abspath(figure), os.path.abspath(docs_dir))],
-              machine=f"{platform.machine()} {os.cpu_count()} cores",
-              date=datetime.date.today().isoformat())
+              config=config, **curves.provenance(pbt_workdir, figure, docs_dir))
 
 
 def plot(pbt_workdir: str, out: str = "", title: str = "", record_path: str = "") -> list[str]:
