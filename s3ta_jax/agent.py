@@ -130,10 +130,12 @@ class Agent(nn.Module):
   def setup(self):
     c = self.config
     self._attention = c.kind in ATTENTION_KINDS
-    if self._attention:
+    s3ta_convs = self._attention or c.baseline_encoder == "s3ta_convs"
+    if s3ta_convs:
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
+    if self._attention:
       if c.vision_lstm:
         self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
                                                 forget_bias=c.conv_lstm_forget_bias)
@@ -165,7 +167,13 @@ class Agent(nn.Module):
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden) if c.head_hidden else None
     else:
-      self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks, c.resnet_fc)
+      if s3ta_convs:
+        self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                   padding="SAME", name="vision_conv")
+        self.encoder_fc = nn.Dense(c.resnet_fc, name="encoder_fc")
+      else:
+        self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
+                                              c.resnet_fc)
       if c.kind == "lstm":
         self.core = nn.OptimizedLSTMCell(c.baseline_lstm)
     self.policy = nn.Dense(self.num_actions)
@@ -186,14 +194,19 @@ class Agent(nn.Module):
                        f"{obs.shape}; set the environment's frame size or agent config to match.")
     x = obs.astype(jnp.float32) / 255.0
     sow("frames", x)
-    if self._attention:
+    if self._attention or c.baseline_encoder == "s3ta_convs":
       for conv in self.convs:
         x = nn.relu(conv(x))
         sow(f"{conv.name}_out", x)
-      if not c.vision_lstm:
+      if not self._attention:  # The baseline probe: S3TA's vision, flattened, no attention.
+        x = nn.relu(self.vision_conv(x)).reshape(x.shape[0], -1)
+        x = nn.relu(self.encoder_fc(x))
+      elif not c.vision_lstm:
         return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
-      return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
-    x = self.resnet(x, lead)  # [B, resnet_fc]
+      else:
+        return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
+    else:
+      x = self.resnet(x, lead)  # [B, resnet_fc]
     sow("resnet_out", x)
     return x
 

@@ -263,6 +263,10 @@ def test_bad_config_and_inputs_raise():
     agent_lib.make_agent(bad, 4)
   with pytest.raises(ValueError, match="research-options-removed"):
     agent_lib.make_agent(_config("no_attention"), 4)
+  bad = _config("lstm")
+  bad.baseline_encoder = "vgg"
+  with pytest.raises(ValueError, match="baseline_encoder='vgg'.*s3ta_convs"):
+    agent_lib.make_agent(bad, 4)
   config, agent, params, _, _ = _agent_and_params("s3ta")
   obs = np.zeros((1, 1, 80, 80, 3), np.uint8)
   z = np.zeros((1, 1), np.int32)
@@ -379,6 +383,26 @@ def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
   # No recurrent vision state: the unused one comes back as passed in.
   for got, given in ((final.vision_c, state.vision_c), (final.vision_h, state.vision_h)):
     np.testing.assert_array_equal(got, given)
+
+
+def test_baseline_with_s3ta_convs_reads_s3tas_vision_flattened():
+  config = _config("lstm")
+  config.baseline_encoder = "s3ta_convs"
+  agent = agent_lib.make_agent(config, NUM_ACTIONS)
+  params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
+  assert "resnet" not in params["params"]
+  obs, act, rew, reset = _inputs(config)
+  _, variables = agent.apply(params, obs, act, rew, reset, _random_state(config),
+                             method="unroll", mutable=["intermediates"])
+  conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])  # [T, B, h, w, C]
+  encoded = np.asarray(variables["intermediates"]["resnet_out"][0])  # [T, B, resnet_fc]
+  p, fc = params["params"]["vision_conv"], params["params"]["encoder_fc"]
+  h, w = conv1.shape[2:4]
+  x = np.pad(conv1, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
+  o_vis = np.maximum(sum(np.einsum("tbhwc,cd->tbhwd", x[:, :, i:i + h, j:j + w], p["kernel"][i, j])
+                         for i in range(3) for j in range(3)) + p["bias"], 0.0)
+  reference = np.maximum(o_vis.reshape(T, B, -1) @ fc["kernel"] + fc["bias"], 0.0)
+  np.testing.assert_allclose(encoded, reference, rtol=1e-4, atol=1e-5)
 
 
 def test_conv_lstm_forget_bias_option_reaches_the_cell():
