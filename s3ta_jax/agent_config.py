@@ -61,8 +61,8 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   # The baselines' frame encoder: "resnet" (IMPALA's deep ResNet, the paper's baselines) or
   # "s3ta_convs", S3TA's own vision stack with its feed-forward 3x3 layer (conv_channels...,
   # conv_lstm_channels), flattened into a resnet_fc layer: a probe of whether S3TA's per-frame gap
-  # to the baseline is its attention read-out or its shallower vision (issue 43; the note
-  # docs/notes/2026-12-08-s3ta-gap-probe.md).
+  # to the baseline is its attention read-out or its shallower vision (issue 43;
+  # docs/notes/2026-12-07-s3ta-recipe-screens.md, fifth session).
   c.baseline_encoder = "resnet"
   # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
   # saturate the answer processor.
