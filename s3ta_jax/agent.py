@@ -58,7 +58,7 @@ from s3ta_jax import conv_lstm
 from s3ta_jax import resnet as resnet_lib
 from s3ta_jax import spatial_basis as basis_lib
 from s3ta_jax.agent_config import (ATTENTION_KINDS, answer_size, feature_map_shape, query_size,
-                                   validate_config)
+                                   trunk, validate_config)
 
 
 def update_answer_stats(stats, batch_mean: jax.Array, rate: float) -> dict:
@@ -130,8 +130,8 @@ class Agent(nn.Module):
   def setup(self):
     c = self.config
     self._attention = c.kind in ATTENTION_KINDS
-    s3ta_convs = self._attention or c.baseline_encoder == "s3ta_convs"
-    if s3ta_convs:
+    self._trunk = trunk(c)
+    if self._trunk == "convs":
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
@@ -166,16 +166,15 @@ class Agent(nn.Module):
         self.core_input_norm = nn.LayerNorm(name="core_input_norm")
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden) if c.head_hidden else None
-    else:
-      if s3ta_convs:
-        self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
-                                   padding="SAME", name="vision_conv")
-        self.encoder_fc = nn.Dense(c.resnet_fc, name="encoder_fc")
-      else:
-        self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
-                                              c.resnet_fc)
-      if c.kind == "lstm":
-        self.core = nn.OptimizedLSTMCell(c.baseline_lstm)
+    elif self._trunk == "convs":  # The trunk probe: S3TA's vision stack under a baseline.
+      self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                 padding="SAME", name="vision_conv")
+      self.encoder_fc = nn.Dense(c.resnet_fc, name="encoder_fc")
+    if self._trunk == "resnet":  # An attention kind reads the ResNet's last map (no fc).
+      self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
+                                            0 if self._attention else c.resnet_fc)
+    if c.kind == "lstm":
+      self.core = nn.OptimizedLSTMCell(c.baseline_lstm)
     self.policy = nn.Dense(self.num_actions)
     self.value_head = nn.Dense(1)
 
@@ -194,19 +193,19 @@ class Agent(nn.Module):
                        f"{obs.shape}; set the environment's frame size or agent config to match.")
     x = obs.astype(jnp.float32) / 255.0
     sow("frames", x)
-    if self._attention or c.baseline_encoder == "s3ta_convs":
+    if self._trunk == "convs":
       for conv in self.convs:
         x = nn.relu(conv(x))
         sow(f"{conv.name}_out", x)
-      if not self._attention:  # The baseline probe: S3TA's vision, flattened, no attention.
-        x = nn.relu(self.vision_conv(x)).reshape(x.shape[0], -1)
-        x = nn.relu(self.encoder_fc(x))
-      elif not c.vision_lstm:
-        return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
-      else:
-        return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
     else:
-      x = self.resnet(x, lead)  # [B, resnet_fc]
+      x = self.resnet(x, lead)  # [B, resnet_fc], or its last map for an attention kind.
+    if self._attention:
+      if not c.vision_lstm:
+        return nn.relu(self.vision_conv(x))  # O_vis itself: no recurrent part.
+      return self.conv_lstm.input_gates(x)  # [B, h, w, 4 * conv_lstm_channels]
+    if self._trunk == "convs":  # The probe: S3TA's vision, flattened, no attention.
+      x = nn.relu(self.vision_conv(x)).reshape(x.shape[0], -1)
+      x = nn.relu(self.encoder_fc(x))
     sow("resnet_out", x)
     return x
 

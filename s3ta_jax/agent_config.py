@@ -26,7 +26,7 @@ from s3ta_jax import spatial_basis as basis_lib
 KINDS = ("s3ta", "fixed_query", "l2_keys", "feedforward", "lstm")
 ATTENTION_KINDS = ("s3ta", "fixed_query", "l2_keys")
 ANSWER_CENTERING = ("none", "running")
-BASELINE_ENCODERS = ("resnet", "s3ta_convs")
+TRUNKS = ("default", "convs", "resnet")
 FIXED_QUERY_INITS = ("content_bias", "dense")
 REMOVED = "docs/notes/2026-12-07-research-options-removed.md"
 
@@ -58,12 +58,14 @@ def agent_config(name: str = "paper") -> ml_collections.ConfigDict:
   c.resnet_blocks = 2
   c.resnet_fc = 256
   c.baseline_lstm = 256
-  # The baselines' frame encoder: "resnet" (IMPALA's deep ResNet, the paper's baselines) or
-  # "s3ta_convs", S3TA's own vision stack with its feed-forward 3x3 layer (conv_channels...,
-  # conv_lstm_channels), flattened into a resnet_fc layer: a probe of whether S3TA's per-frame gap
-  # to the baseline is its attention read-out or its shallower vision (issue 43;
-  # docs/notes/2026-12-07-s3ta-recipe-screens.md, fifth session).
-  c.baseline_encoder = "resnet"
+  # The frame trunk, before the vision core's last layer (attention kinds) or the LSTM (baselines).
+  # "default": each kind's own, Table 3's conv stack (conv_channels...) for the attention kinds,
+  # IMPALA's deep ResNet (resnet_channels..., resnet_fc) for the baselines. Probes of whether
+  # S3TA's per-frame gap to its baseline is its attention read-out or its trunk (issue 43,
+  # docs/notes/2026-12-07-s3ta-recipe-screens.md, fifth session): "convs" gives a baseline S3TA's
+  # stack and its feed-forward 3x3 layer, flattened into a resnet_fc layer; "resnet" gives an
+  # attention kind the ResNet's stacks (no fc) under its vision core's last layer.
+  c.trunk = "default"
   # The previous reward is an input; clip it as the paper clips rewards, so scores of 100s do not
   # saturate the answer processor.
   c.clip_prev_reward = True
@@ -125,9 +127,8 @@ def validate_config(config) -> None:
   if config.center_answers not in ANSWER_CENTERING:
     raise ValueError(f"center_answers={config.center_answers!r}: use 'none' (the paper) or "
                      f"'running' (other modes were removed: {REMOVED}).")
-  if config.baseline_encoder not in BASELINE_ENCODERS:
-    raise ValueError(f"baseline_encoder={config.baseline_encoder!r}: use one of "
-                     f"{BASELINE_ENCODERS}.")
+  if config.trunk not in TRUNKS:
+    raise ValueError(f"trunk={config.trunk!r}: use one of {TRUNKS}.")
   if config.fixed_query_init not in FIXED_QUERY_INITS:
     raise ValueError(f"fixed_query_init={config.fixed_query_init!r}: use one of "
                      f"{FIXED_QUERY_INITS}.")
@@ -136,10 +137,17 @@ def validate_config(config) -> None:
                      f"{config.num_heads} heads; make key_channels a multiple of num_heads.")
 
 
+def trunk(config) -> str:
+  """"convs" or "resnet": the frame trunk `config` builds (`config.trunk`, resolved by kind)."""
+  if config.trunk != "default":
+    return config.trunk
+  return "convs" if config.kind in ATTENTION_KINDS else "resnet"
+
+
 def feature_map_shape(config) -> tuple[int, int]:
   """(h, w) of the attention grid: the vision core output, or the ResNet's last map."""
   height, width = config.frame_height, config.frame_width
-  if config.kind in ATTENTION_KINDS or config.baseline_encoder == "s3ta_convs":
+  if trunk(config) == "convs":
     for stride in config.conv_strides:  # 'SAME' convolutions: ceil(n / stride).
       height, width = -(-height // stride), -(-width // stride)
     return height, width

@@ -34,7 +34,7 @@ class ResidualBlock(nn.Module):
 
 
 class ImpalaResNet(nn.Module):
-  """[B, H, W, C] float frames -> [B, fc_features] (after relu)."""
+  """[B, H, W, C] float frames -> [B, fc_features] (after relu); fc_features=0: the last map."""
   channels: Sequence[int] = (16, 32, 32)
   num_blocks: int = 2
   fc_features: int = 256
@@ -49,5 +49,7 @@ class ImpalaResNet(nn.Module):
         x = ResidualBlock(ch)(x)
       self.sow("intermediates", f"stack{i}_out",
                x if lead is None else x.reshape(lead + x.shape[1:]))
+    if not self.fc_features:  # The last map, for a reader of its own (an attention core).
+      return nn.relu(x)
     x = nn.relu(x).reshape(x.shape[0], -1)
     return nn.relu(nn.Dense(self.fc_features)(x))

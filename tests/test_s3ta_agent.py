@@ -264,8 +264,8 @@ def test_bad_config_and_inputs_raise():
   with pytest.raises(ValueError, match="research-options-removed"):
     agent_lib.make_agent(_config("no_attention"), 4)
   bad = _config("lstm")
-  bad.baseline_encoder = "vgg"
-  with pytest.raises(ValueError, match="baseline_encoder='vgg'.*s3ta_convs"):
+  bad.trunk = "vgg"
+  with pytest.raises(ValueError, match="trunk='vgg'.*resnet"):
     agent_lib.make_agent(bad, 4)
   config, agent, params, _, _ = _agent_and_params("s3ta")
   obs = np.zeros((1, 1, 80, 80, 3), np.uint8)
@@ -363,9 +363,10 @@ def test_the_first_read_after_a_reset_is_the_values_spatial_mean():
   assert np.abs(im["answers"]).max() > 0.1  # The basis alone has unit amplitude.
 
 
-def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
+@pytest.mark.parametrize("trunk", ["default", "resnet"])
+def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame(trunk):
   config = _config("s3ta")
-  config.vision_lstm = False
+  config.update(vision_lstm=False, trunk=trunk)
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
   obs, act, rew, reset = _inputs(config)
@@ -373,7 +374,11 @@ def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
   (_, final), variables = agent.apply(params, obs, act, rew, reset, state, method="unroll",
                                       mutable=["intermediates"])
   o_vis = np.asarray(variables["intermediates"]["vision_core"][0])  # [T, B, h, w, C]
-  conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])
+  if trunk == "resnet":  # The trunk probe: the ResNet's last map (rectified) in place of conv1's.
+    assert "conv0" not in params["params"] and "Dense_0" not in params["params"]["resnet"]
+    conv1 = np.maximum(np.asarray(variables["intermediates"]["resnet"]["stack2_out"][0]), 0.0)
+  else:
+    conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])
   p = params["params"]["vision_conv"]
   x = np.pad(conv1, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
   h, w = o_vis.shape[2:4]
@@ -387,7 +392,7 @@ def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame():
 
 def test_baseline_with_s3ta_convs_reads_s3tas_vision_flattened():
   config = _config("lstm")
-  config.baseline_encoder = "s3ta_convs"
+  config.trunk = "convs"
   agent = agent_lib.make_agent(config, NUM_ACTIONS)
   params = agent_lib.init_params(agent, config, jax.random.PRNGKey(1))
   assert "resnet" not in params["params"]

@@ -25,7 +25,7 @@ ADDED_FIELDS = {"optimizer": "rmsprop", "loss_transitions": 0, "levels": ""}
 ADDED_AGENT_FIELDS = {"vision_lstm": True, "conv_lstm_forget_bias": 1.0, "center_answers": "none",
                       "answer_mean_rate": 0.5,
                       # Only fixed_query reads it; its runs before the field started "dense".
-                      "fixed_query_init": "content_bias", "baseline_encoder": "resnet"}
+                      "fixed_query_init": "content_bias", "trunk": "default"}
 REMOVED_AGENT_FIELDS = {"answer_activate_final": True, "attention_grad_scale": 1.0,
                         "center_values": False}
 LAST_COMMIT_WITH_THEM = "56c43d5"
