@@ -135,13 +135,16 @@ class Agent(nn.Module):
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
+    else:  # An attention kind reads the ResNet's last map (no fc).
+      self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
+                                            0 if self._attention else c.resnet_fc)
+    if self._attention and c.vision_lstm:
+      self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                              forget_bias=c.conv_lstm_forget_bias)
+    elif self._attention or self._trunk == "convs":  # Feed-forward, or the baseline's probe.
+      self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
+                                 padding="SAME", name="vision_conv")
     if self._attention:
-      if c.vision_lstm:
-        self.conv_lstm = conv_lstm.ConvLSTMCell(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
-                                                forget_bias=c.conv_lstm_forget_bias)
-      else:
-        self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
-                                   padding="SAME", name="vision_conv")
       if c.vision_norm:
         self.vision_norm = nn.LayerNorm(name="vision_norm")
       qsize = query_size(c)
@@ -167,12 +170,7 @@ class Agent(nn.Module):
       self.core = nn.OptimizedLSTMCell(c.core_lstm)
       self.head_hidden = nn.Dense(c.head_hidden) if c.head_hidden else None
     elif self._trunk == "convs":  # The trunk probe: S3TA's vision stack under a baseline.
-      self.vision_conv = nn.Conv(c.conv_lstm_channels, (c.conv_lstm_kernel,) * 2,
-                                 padding="SAME", name="vision_conv")
       self.encoder_fc = nn.Dense(c.resnet_fc, name="encoder_fc")
-    if self._trunk == "resnet":  # An attention kind reads the ResNet's last map (no fc).
-      self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
-                                            0 if self._attention else c.resnet_fc)
     if c.kind == "lstm":
       self.core = nn.OptimizedLSTMCell(c.baseline_lstm)
     self.policy = nn.Dense(self.num_actions)

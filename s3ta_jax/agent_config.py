@@ -12,7 +12,8 @@ Variants (`kind`):
 Recipe options, not in the paper (off by default; `configs/s3ta_atari.py:cpu` turns several on;
 docs/notes/2026-12-0*-s3ta-*.md say why each exists and what it did): `vision_norm`,
 `query_bias_std`, `core_input_norm`, `vision_lstm=False`, `conv_lstm_forget_bias`, `head_hidden=0`
-and `center_answers="running"` with `answer_mean_rate`. Options of the investigation that no
+and `center_answers="running"` with `answer_mean_rate`. A probe: `trunk` (which frame trunk a
+kind reads: S3TA's conv stack or the baselines' ResNet). Options of the investigation that no
 config or record uses left the product on 2026-12-07
 (docs/notes/2026-12-07-research-options-removed.md).
 """

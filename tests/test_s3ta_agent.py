@@ -363,6 +363,15 @@ def test_the_first_read_after_a_reset_is_the_values_spatial_mean():
   assert np.abs(im["answers"]).max() > 0.1  # The basis alone has unit amplitude.
 
 
+def _relu_conv3x3(x, p):
+  """relu of a 'SAME' 3x3 convolution of [T, B, h, w, C] maps, as a numpy loop."""
+  h, w = x.shape[2:4]
+  x = np.pad(x, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
+  out = sum(np.einsum("tbhwc,cd->tbhwd", x[:, :, i:i + h, j:j + w], p["kernel"][i, j])
+            for i in range(3) for j in range(3)) + p["bias"]
+  return np.maximum(out, 0.0)
+
+
 @pytest.mark.parametrize("trunk", ["default", "resnet"])
 def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame(trunk):
   config = _config("s3ta")
@@ -379,12 +388,8 @@ def test_feedforward_vision_option_is_relu_of_one_conv_of_the_current_frame(trun
     conv1 = np.maximum(np.asarray(variables["intermediates"]["resnet"]["stack2_out"][0]), 0.0)
   else:
     conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])
-  p = params["params"]["vision_conv"]
-  x = np.pad(conv1, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
-  h, w = o_vis.shape[2:4]
-  reference = sum(np.einsum("tbhwc,cd->tbhwd", x[:, :, i:i + h, j:j + w], p["kernel"][i, j])
-                  for i in range(3) for j in range(3)) + p["bias"]
-  np.testing.assert_allclose(o_vis, np.maximum(reference, 0.0), rtol=1e-4, atol=1e-5)
+  reference = _relu_conv3x3(conv1, params["params"]["vision_conv"])
+  np.testing.assert_allclose(o_vis, reference, rtol=1e-4, atol=1e-5)
   # No recurrent vision state: the unused one comes back as passed in.
   for got, given in ((final.vision_c, state.vision_c), (final.vision_h, state.vision_h)):
     np.testing.assert_array_equal(got, given)
@@ -401,11 +406,8 @@ def test_baseline_with_s3ta_convs_reads_s3tas_vision_flattened():
                              method="unroll", mutable=["intermediates"])
   conv1 = np.asarray(variables["intermediates"]["conv1_out"][0])  # [T, B, h, w, C]
   encoded = np.asarray(variables["intermediates"]["resnet_out"][0])  # [T, B, resnet_fc]
-  p, fc = params["params"]["vision_conv"], params["params"]["encoder_fc"]
-  h, w = conv1.shape[2:4]
-  x = np.pad(conv1, [(0, 0)] * 2 + [(1, 1), (1, 1), (0, 0)])
-  o_vis = np.maximum(sum(np.einsum("tbhwc,cd->tbhwd", x[:, :, i:i + h, j:j + w], p["kernel"][i, j])
-                         for i in range(3) for j in range(3)) + p["bias"], 0.0)
+  o_vis = _relu_conv3x3(conv1, params["params"]["vision_conv"])
+  fc = params["params"]["encoder_fc"]
   reference = np.maximum(o_vis.reshape(T, B, -1) @ fc["kernel"] + fc["bias"], 0.0)
   np.testing.assert_allclose(encoded, reference, rtol=1e-4, atol=1e-5)
 
