@@ -40,7 +40,8 @@ Interface used by the IMPALA actor-learner (`s3ta_jax/impala/`):
 initial state before obs[t] is processed (the previous action and reward are used as given).
 Absent state parts (no ConvLSTM in the baselines, no LSTM in `feedforward`) are zero arrays of
 shape [B, 0], so the state is always an `AgentState` of four arrays. Baselines return attention
-of shape [..., 0, h, w] (no heads; h, w the ResNet's final map, 27x20 for 210x160 frames).
+of shape [..., 0, h, w] (no heads; h, w their trunk's final map, 27x20 for 210x160 frames).
+`config.trunk` swaps the frame trunks of S3TA and the baselines (a probe; agent_config.py).
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def update_answer_stats(stats, batch_mean: jax.Array, rate: float) -> dict:
 class AgentOutput(NamedTuple):
   logits: jax.Array  # [..., num_actions]
   value: jax.Array  # [...]
-  attention: jax.Array  # [..., num_heads, h, w]; [..., 0, h, w] for the ResNet baselines.
+  attention: jax.Array  # [..., num_heads, h, w]; [..., 0, h, w] for the baselines.
 
 
 class AgentState(NamedTuple):
@@ -135,7 +136,7 @@ class Agent(nn.Module):
       self.convs = [nn.Conv(ch, (k, k), strides=(s, s), padding="SAME", name=f"conv{i}")
                     for i, (ch, k, s) in enumerate(zip(c.conv_channels, c.conv_kernels,
                                                        c.conv_strides))]
-    else:  # An attention kind reads the ResNet's last map (no fc).
+    else:  # The baselines' ResNet, or its last map (no fc) for an attention kind to read.
       self.resnet = resnet_lib.ImpalaResNet(tuple(c.resnet_channels), c.resnet_blocks,
                                             0 if self._attention else c.resnet_fc)
     if self._attention and c.vision_lstm:
@@ -204,7 +205,7 @@ class Agent(nn.Module):
     if self._trunk == "convs":  # The probe: S3TA's vision, flattened, no attention.
       x = nn.relu(self.vision_conv(x)).reshape(x.shape[0], -1)
       x = nn.relu(self.encoder_fc(x))
-    sow("resnet_out", x)
+    sow("resnet_out", x)  # The baselines' encoded frame, whichever trunk made it.
     return x
 
   def _extra_inputs(self, prev_action, prev_reward):

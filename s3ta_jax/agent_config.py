@@ -139,7 +139,7 @@ def validate_config(config) -> None:
 
 
 def trunk(config) -> str:
-  """"convs" or "resnet": the frame trunk `config` builds (`config.trunk`, resolved by kind)."""
+  """'convs' or 'resnet': the frame trunk `config` builds (`config.trunk`, resolved by kind)."""
   if config.trunk != "default":
     return config.trunk
   return "convs" if config.kind in ATTENTION_KINDS else "resnet"

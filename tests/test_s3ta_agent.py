@@ -116,6 +116,17 @@ def test_paper_variant_output_shapes(kind, attn_shape):
   assert shapes["output.logits"] == (32, 18) and shapes["output.value"] == (32,)
 
 
+@pytest.mark.parametrize("kind,trunk,grid", [("s3ta", "resnet", (21, 21)),  # 84 -> 42 -> 21.
+                                              ("lstm", "convs", (11, 11))])  # 84 -> 21 -> 11.
+def test_a_swapped_trunk_sets_the_attention_grid_and_the_vision_state(kind, trunk, grid):
+  config = _config(kind)
+  config.update(trunk=trunk, resnet_channels=(8, 16))  # Two ResNet stacks: not the convs' grid.
+  shapes = dict(agent_lib.intermediate_shapes(config, NUM_ACTIONS, batch_size=2))
+  assert shapes["output.attention"][2:] == grid
+  if kind == "s3ta":  # The ConvLSTM runs on the ResNet's map.
+    assert agent_lib.initial_state(config, 2).vision_c.shape == (2,) + grid + (64,)
+
+
 def test_initial_state_shapes():
   s = agent_lib.initial_state(_config("s3ta", "paper"), 5)
   assert s.vision_c.shape == (5, 27, 20, 128) and s.core_h.shape == (5, 256)
