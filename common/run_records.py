@@ -78,13 +78,6 @@ def atari_lines(records_dir: str) -> list[str]:
                  f"`{r.get('command') or 'not recorded'}` | {figures} | "
                  f"{r.get('machine', '')}, {r.get('date', '')} |")
   lines += parity_lines(records)
-  if any(r["agent"] in ("fixed_query", "l2_keys") for _, r in records):
-    lines += ["", "Section 4.1.1 (top-down queries against the bottom-up ablations): the paper trains "
-              "seven other games for 2e9 frames and finds the top-down agent clearly better on 6 "
-              "of 7, median human-normalised score 541.1% against 274.7% (fixed query) and 274.5% "
-              "(L2-norm keys); the rows above compare the same agents on Breakout at the CPU "
-              "budget, each with the settings of its command (all curves: "
-              "[breakout_small_compare.png](figures/impala/breakout_small_compare.png))."]
   return lines
 
 
@@ -121,7 +114,19 @@ def population_lines(records_dir: str) -> list[str]:
   return lines
 
 
-PARITY_NAME = re.compile(r"atari_(?P<game>[a-z]+)_small_(?P<kind>s3ta|lstm)(_seed\d+)?\.json")
+SMALL_RUN_NAME = re.compile(
+    r"atari_(?P<game>[a-z]+)_small_(?P<kind>s3ta|lstm|fixed_query|l2_keys)(_seed\d+)?\.json")
+
+
+def small_runs(records: list[tuple[str, dict]]) -> dict[str, dict[str, list[dict]]]:
+  """{game: {kind: [records of its seeds]}} of the records named
+  `atari_<game>_small_<kind>[_seedN].json` (the parity and section 4.1.1 runs)."""
+  runs = {}
+  for name, r in records:
+    m = SMALL_RUN_NAME.fullmatch(name)
+    if m:
+      runs.setdefault(m["game"], {}).setdefault(m["kind"], []).append(r)
+  return runs
 
 
 def return_at_seconds(curve: list[list[float]], seconds: float) -> tuple[float, float] | None:
@@ -135,14 +140,9 @@ def parity_lines(records: list[tuple[str, dict]]) -> list[str]:
   """Per game, S3TA's mean final return over its `atari_<game>_small_s3ta*` seeds against the
   LSTM baseline's, at equal frames and at equal wall-clock (the LSTM runs at the S3TA runs'
   median training time: the two agents run at different frames/s)."""
-  runs = {}
-  for name, r in records:
-    m = PARITY_NAME.fullmatch(name)
-    if m:
-      runs.setdefault(m["game"], {}).setdefault(m["kind"], []).append(r)
   lines = []
-  for game, kinds in sorted(runs.items()):
-    if len(kinds) < 2:
+  for game, kinds in sorted(small_runs(records).items()):
+    if "s3ta" not in kinds or "lstm" not in kinds:
       continue
     s3ta, lstm = kinds["s3ta"], kinds["lstm"]
     mean = lambda rs: sum(r["value"] for r in rs) / len(rs)

@@ -13,13 +13,15 @@ from absl import app, flags
 from common.cli import run_main
 from common.errors import UsageError
 from ram_jax import results_report
+from s3ta_jax.impala import topdown_table
 
 
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments {argv[1:]}")
   f = flags.FLAGS
-  results_report.reproduce(f.set, f.runs_dir, f.data_dir, f.report, f.report_only, f.extra)
+  results_report.reproduce(f.set, f.runs_dir, f.data_dir, f.report, f.report_only, f.extra,
+                           atari_sections=(topdown_table.lines,))
   print(f"wrote {f.report}")
 
 

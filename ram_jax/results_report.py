@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Callable, Sequence
 
 from common import run_records
 from common.errors import STOPPED_EXIT_CODE, Stopped, UsageError
@@ -19,22 +20,23 @@ CLASSIFIER_TASKS = {"cluttered_mnist": ("cluttered60_ram8", "60x60 cluttered MNI
 
 
 def reproduce(spec: str, runs_dir: str, data_dir: str, report: str, report_only: bool = False,
-              extra=()) -> None:
+              extra=(), atari_sections=()) -> None:
   """Runs (or resumes) the experiments `spec` names (a set or a comma list), rewriting `report`
-  after each, unless `report_only`; `extra` overrides go to every run."""
+  after each, unless `report_only`; `extra` overrides go to every run; `atari_sections` as in
+  `write_report`."""
   selected = experiments.select(spec)
   if not report_only:
     failed = []
     for e in selected:
       code = experiments.run_experiment(e, runs_dir, data_dir, extra)
-      write_report(report, runs_dir, data_dir)  # Keep the table current.
+      write_report(report, runs_dir, data_dir, atari_sections)  # Keep the table current.
       if code == STOPPED_EXIT_CODE:
         raise Stopped(f"stopped during {e.name}; re-run the same command to resume.")
       if code != 0:
         failed.append(e.name)
     if failed:
       raise UsageError(f"runs failed: {failed}; see their output above.")
-  write_report(report, runs_dir, data_dir)
+  write_report(report, runs_dir, data_dir, atari_sections)
 
 
 def compare_with_ram(dataset: str, rows: dict[str, dict]) -> tuple[str, str]:
@@ -67,8 +69,11 @@ PAPER_METHOD = (
     "Catch row, a game, is trained with Adam).")
 
 
-def write_report(path: str, runs_dir: str, data_dir: str):
-  """Rewrites the results table from the runs in `runs_dir` and the recorded rows.
+def write_report(path: str, runs_dir: str, data_dir: str,
+                 atari_sections: Sequence[Callable[[str], list[str]]] = ()):
+  """Rewrites the results table from the runs in `runs_dir` and the recorded rows; each of
+  `atari_sections` (the records' directory -> lines; `s3ta_jax`'s, which this package does not
+  import) follows the Atari table.
 
   A row's command is the one its run was launched with (`command.json`, so `--extra` overrides
   show only on the rows they were used for); a row never run shows its default command. Records
@@ -123,6 +128,8 @@ def write_report(path: str, runs_dir: str, data_dir: str):
   lines += run_records.classifier_lines(records_dir,
                                         lambda dataset: compare_with_ram(dataset, rows))
   lines += run_records.atari_lines(records_dir)
+  for section in atari_sections:
+    lines += section(records_dir)
   lines += run_records.population_lines(records_dir)
   lines += run_records.speed_lines(records_dir)
   lines += run_records.s3ta_lines(records_dir)

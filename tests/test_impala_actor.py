@@ -351,3 +351,25 @@ def test_parity_compares_seed_means_at_equal_frames_and_at_equal_wall_clock(tmp_
   assert "S3TA 12.00 (mean of 2 seeds" in line and "the LSTM baseline 24.00 (2 seeds" in line
   assert "ratio 0.50." in line
   assert "(0.06 h of training" in line and "at 2.50 (after 0.15M frames on average)" in line
+
+
+def test_topdown_table_puts_seed_means_and_human_normalised_scores_beside_table_5(tmp_path):
+  from s3ta_jax.impala import topdown_table
+  def rec(kind, seed, value):
+    return dict(kind="atari_run", title=kind, env="MsPacman", agent=kind, seed=seed,
+                frames=3_000_000, value=value, wall_s=1.0, milestones={},
+                curve=[[1_000_000, value / 2, 1.0], [3_000_000, value, 2.0]])
+  records = tmp_path / "docs" / "run_records"
+  records.mkdir(parents=True)
+  for name, r in {"atari_mspacman_small_s3ta.json": rec("s3ta", 0, 500.0),
+                  "atari_mspacman_small_s3ta_seed1.json": rec("s3ta", 1, 700.0),
+                  "atari_mspacman_small_l2_keys.json": rec("l2_keys", 0, 307.3),
+                  "atari_breakout_small_s3ta.json": rec("s3ta", 0, 9.0)}.items():
+    write_json_atomic(str(records / name), r)
+  lines = topdown_table.lines(str(records))
+  rows = [l for l in lines if l.startswith("| MsPacman")]
+  # MsPacman: random 307.3, human 6951.6; S3TA's mean 600 -> (600 - 307.3) / 6644.3 = 4.41%.
+  assert rows == ["| MsPacman | S3TA (top-down) | 600.00 (2: 500.0, 700.0) | 4.4% | 3.00M | 414.3% |",
+                  "| MsPacman | L2-norm keys | 307.30 (1: 307.3) | 0.0% | 3.00M | 199.6% |"]
+  assert not any(l.startswith("| Breakout") for l in lines)  # No ablation run: no row.
+  assert (tmp_path / "docs" / "figures" / "impala" / "mspacman_small_compare.png").stat().st_size

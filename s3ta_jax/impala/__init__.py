@@ -14,5 +14,6 @@ Modules, one job each:
   migrate       the one place workdirs of earlier code are brought up to date.
   workdir       a run read back; evaluation, diagnostics, curves, benchmark: tools on top.
   human_scores  human and random Atari-57 scores for human-normalised scores.
+  topdown_table section 4.1.1's table (Table 5 beside ours) and figures for docs/results.md.
   levels        multi-level runs (App. A.1.2): levels per actor, a pool per level, capped score.
 """

@@ -56,15 +56,17 @@ def plot(records: list[dict], title: str, path: str) -> int:
 
 
 def plot_compare(runs: list[tuple[str, list[dict]]], title: str, path: str,
-                 target: float | None = None) -> None:
-  """Several runs' mean-return curves on one figure; `runs` is [(label, metrics records)]."""
+                 target: float | None = None, styles: list[dict] | None = None) -> None:
+  """Several runs' mean-return curves on one figure; `runs` is [(label, metrics records)],
+  `styles` each line's matplotlib style (color, linestyle)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(7, 4))
-  for label, records in runs:
+  for (label, records), style in zip(runs, styles or [{}] * len(runs)):
     points = return_points(records)
-    ax.plot([r["step"] / 1e6 for r in points], [r["return_mean"] for r in points], label=label)
+    ax.plot([r["step"] / 1e6 for r in points], [r["return_mean"] for r in points], label=label,
+            **style)
   if target is not None:
     ax.axhline(target, color="gray", ls="--", lw=1)
   ax.set_xlabel("frames (millions)")
