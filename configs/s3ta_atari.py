@@ -58,6 +58,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   c.decay = 0.99
   c.eps = 0.01
   c.momentum = 0.0
+  # The start of RMSProp's mean square: TF1's RMSPropOptimizer (IMPALA's and the paper's code)
+  # starts it at 1, optax at 0, which makes the first steps up to 1/sqrt(1 - decay) = 10x lr per
+  # parameter whatever the gradient's size. 0 is what every run before 2026-12-08 used.
+  c.rmsprop_initial_scale = 0.0
   # The paper clips gradients "to the range [-1280, 1280]"; we clip the global norm at that value
   # by default ('value' clips each element instead, the literal reading).
   c.grad_clip_mode = "global_norm"

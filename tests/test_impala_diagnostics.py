@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from s3ta_jax import spatial_basis
 from s3ta_jax.agent_config import agent_config
 from s3ta_jax.impala import agents, diagnostics
 
@@ -62,6 +63,11 @@ def test_sharp_queries_give_peaked_attention():
   m = diagnostics.measure(agent, {"params": {**params["params"], "fixed_queries": sharp}},
                           "catch", num_envs=4, steps=6)
   assert m["attention_max"] == pytest.approx(1.0, abs=1e-3)
+  # Every head reads cell (0, 0) on every screen; its logits are 1e3 times that basis channel.
+  assert m["peak_cells"] == [1] * agent.config.num_heads
+  basis = spatial_basis.spatial_basis(11, 11)[..., 9]
+  np.testing.assert_allclose(m["where_range"], 1e3 * (basis.max() - basis.min()), rtol=1e-4)
+  np.testing.assert_allclose(m["what_range"], 0.0, atol=1e-6)  # Content queries are zero.
 
 
 def test_a_shared_constant_in_the_core_input_shows_as_low_input_spread():

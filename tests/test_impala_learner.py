@@ -69,14 +69,17 @@ def test_vtrace_loss_matches_numpy_recursion():
 def _opt_config(mode="global_norm", clip=1e9):
   return ml_collections.ConfigDict(dict(optimizer="rmsprop", learning_rate=2e-4, decay=0.99,
                                         eps=0.01, momentum=0.0, grad_clip_mode=mode,
-                                        grad_clip=clip))
+                                        grad_clip=clip, rmsprop_initial_scale=0.0))
 
 
-def test_rmsprop_matches_tf_formula():
-  opt = learner_lib.make_optimizer(_opt_config())
+@pytest.mark.parametrize("initial_scale", [0.0, 1.0])  # optax's start; TF1's (ms = ones).
+def test_rmsprop_matches_tf_formula(initial_scale):
+  config = _opt_config()
+  config.rmsprop_initial_scale = initial_scale
+  opt = learner_lib.make_optimizer(config)
   p = jnp.array([1.0, -2.0])
   state = opt.init(p)
-  ms = np.zeros(2)
+  ms = np.full(2, initial_scale)
   expected = np.array([1.0, -2.0])
   for g in ([0.5, -3.0], [1.0, 2.0]):
     g = np.array(g)

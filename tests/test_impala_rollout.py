@@ -79,7 +79,7 @@ def test_actor_and_learner_feed_the_agent_the_same_inputs_with_another_reward_cl
   assert np.abs(traj["reward"]).max() > 1.0 and np.abs(fed).max() == 0.5
   config = ml_collections.ConfigDict(dict(optimizer="rmsprop", learning_rate=1e-3, decay=0.99,
                                           eps=0.01, momentum=0.0, grad_clip_mode="global_norm",
-                                          grad_clip=1.0))
+                                          grad_clip=1.0, rmsprop_initial_scale=0.0))
   learner = learner_lib.Learner(agent, config, [jax.devices()[0]],
                                 learner_lib.LossConfig(reward_clip=0.5))
   _, (metrics, _) = learner.loss_fn(params, jax.tree.map(jnp.asarray, traj), init_state)

@@ -25,6 +25,12 @@ show the failure seen in the CPU Breakout runs of the small S3TA agent (README, 
   attention_max    the largest attention weight of each map, averaged over heads, envs and steps:
                    1/(h*w) for uniform attention (the answer is a spatial mean and carries no
                    position), 1 for one-hot attention. NaN for agents without attention.
+  what_range, where_range  per head, the max minus the min over the map's cells of the content
+                   and the spatial logits (eqs. 8-9), averaged over envs and steps: a part
+                   spanning well over ~10 nats alone makes the softmax near one-hot. (Agents with
+                   queries only: S3TA and fixed_query.)
+  peak_cells       per head, how many distinct cells held the map's largest weight over all envs
+                   and steps: 1 when the head always reads the same place, whatever the screen.
 
   ball_attention, paddle_attention  (Catch only) per head, the attention mass on the map cells
                    that hold the ball / the paddle; `*_cells` is the mass uniform attention puts
@@ -44,6 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from s3ta_jax import agent_config
+from s3ta_jax import attention as attention_lib
+from s3ta_jax import spatial_basis
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import workdir as atari_workdir
@@ -96,6 +104,12 @@ def _vision_stats(intermediates, new_state, forget_bias: float, num_envs: int):
           _spread(intermediates["vision_core"][0]))
 
 
+def maps_of(attention) -> bool:
+  """Whether an agent's [B, N, h, w] output holds attention maps: the baselines have no heads,
+  the tiny agent's maps are 1x1 dummies."""
+  return bool(attention.shape[1]) and attention.shape[2] * attention.shape[3] > 1
+
+
 def _core_input(intermediates):
   """The policy LSTM's input at this step, or None for agents without one."""
   for name in ("answer_processor", "core_input"):
@@ -112,6 +126,8 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   h, w = agent.frame_shape
   cell = params["params"].get("core")
   forget_bias = agent.config.get("conv_lstm_forget_bias", 0.0)  # The tiny agent has no ConvLSTM.
+  basis_channels = (spatial_basis.num_channels(agent.config.basis_even, agent.config.basis_odd)
+                    if "basis_even" in agent.config else 0)
 
   @jax.jit
   def step_stats(params, out, intermediates, state, new_state, first):
@@ -127,11 +143,16 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
       saturated = jnp.mean(jnp.abs(pre) > SATURATED, axis=(0, 2))
     b, heads, mh, mw = out.attention.shape
     attention = out.attention.reshape(b, heads, mh * mw)
-    has_maps = heads and mh * mw > 1  # The tiny agent's maps are 1x1 dummies.
-    attention_max = (jnp.mean(jnp.max(attention, -1), -1) if has_maps
+    attention_max = (jnp.mean(jnp.max(attention, -1), -1) if maps_of(out.attention)
                      else jnp.full((num_envs,), jnp.nan))
     vision = _vision_stats(intermediates, new_state, forget_bias, num_envs)
-    return saturated, attention_max, spread, unit_max, vision
+    ranges = ()
+    if "queries" in intermediates:
+      parts = attention_lib.what_where(intermediates["queries"][0], intermediates["keys"][0],
+                                       basis_channels)
+      ranges = tuple(jnp.max(x, (2, 3)) - jnp.min(x, (2, 3)) for x in parts)  # [B, N] each.
+    peaks = jnp.argmax(attention, -1)
+    return saturated, attention_max, spread, unit_max, vision, ranges, peaks
 
   key = jax.random.PRNGKey(seed)
   value_std, saturation, attention_max, input_spread = [], [], [], []
@@ -141,6 +162,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
                                    "paddle_cells")}
   is_catch = envs_lib.is_catch(env_name)
   unit_max = None
+  ranges, peak_cells = {"what_range": [], "where_range": []}, []
   env = envs_lib.make_envs(env_name, num_envs, num_envs, h, w, episodic_life=False,
                            seed=seed + 20_000)
   try:
@@ -148,7 +170,7 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
     for _ in range(steps):
       key, sub = jax.random.split(key)
       s = rollout.step(params, sub)
-      sat, att, spread, step_max, step_vision = step_stats(
+      sat, att, spread, step_max, step_vision, step_ranges, peaks = step_stats(
           params, s.output, s.intermediates, s.state_before, s.state_after, s.first)
       live = s.valid  # A terminal observation is not an agent step.
       if live.sum() > 1:
@@ -159,6 +181,10 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
         for name, v in zip(vision, step_vision):
           v = np.asarray(v)
           vision[name].append(v if v.ndim == 0 else v[live].mean(0))
+        for name, v in zip(ranges, step_ranges):
+          ranges[name].append(np.asarray(v)[live].mean(0))
+        if maps_of(s.output.attention):
+          peak_cells.append(np.asarray(peaks)[live])
         step_max = np.asarray(step_max)
         unit_max = step_max if unit_max is None else np.maximum(unit_max, step_max)
         maps = np.asarray(s.output.attention)[live]
@@ -178,7 +204,10 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
               unit_max.size else float("nan"),
               vision_gate_saturation=np.mean(vision.pop("vision_gate_saturation"), 0).tolist(),
               **{k: float(np.mean(v)) for k, v in vision.items()},
-              **{k: np.mean(v, 0).tolist() for k, v in objects.items() if v})
+              **{k: np.mean(v, 0).tolist() for k, v in objects.items() if v},
+              **{k: np.mean(v, 0).tolist() for k, v in ranges.items() if v},
+              **({"peak_cells": [len(np.unique(p)) for p in np.concatenate(peak_cells).T]}
+                 if peak_cells else {}))
 
 
 def diagnose_run(workdir: str, seed: int = 0) -> dict:
@@ -201,6 +230,12 @@ def diagnose_run(workdir: str, seed: int = 0) -> dict:
     print(f"vision ConvLSTM: gates saturated {gates}; mean |c| {m['vision_cell_abs']:.3f}, "
           f"{100 * m['vision_cell_saturated']:.1f}% of cells |c| > {CELL_SATURATED:g};"
           f" O_vis spread over envs {m['vision_spread']:.4f} of its rms", flush=True)
+  if "peak_cells" in m:
+    per_head = lambda key: ", ".join(f"{v:.1f}" for v in m[key])
+    ranges = (f"; logit range over cells per head: content {per_head('what_range')}, spatial "
+              f"{per_head('where_range')}" if "what_range" in m else "")
+    print(f"attention peak on {', '.join(map(str, m['peak_cells']))} distinct cells per head"
+          f"{ranges}", flush=True)
   for name in ("ball", "paddle"):
     if f"{name}_attention" in m:
       heads = ", ".join(f"{v:.3f}" for v in m[f"{name}_attention"])

@@ -142,7 +142,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
   if name == "rmsprop":
     momentum = config.momentum if config.momentum else None
     return optax.chain(clip, optax.rmsprop(config.learning_rate, decay=config.decay,
-                                           eps=config.eps, eps_in_sqrt=True, momentum=momentum))
+                                           eps=config.eps, eps_in_sqrt=True, momentum=momentum,
+                                           initial_scale=config.rmsprop_initial_scale))
   if name == "adam":
     return optax.chain(clip, optax.adam(config.learning_rate, b1=0.9, b2=config.decay,
                                         eps=config.eps))

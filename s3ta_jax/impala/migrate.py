@@ -20,7 +20,8 @@ from common.errors import UsageError
 from s3ta_jax.agent_config import REMOVED
 from s3ta_jax.impala.agents import trained
 
-ADDED_FIELDS = {"optimizer": "rmsprop", "loss_transitions": 0, "levels": ""}
+ADDED_FIELDS = {"optimizer": "rmsprop", "loss_transitions": 0, "levels": "",
+                "rmsprop_initial_scale": 0.0}
 # Of the S3TA library's agents (the tiny agent has none of them).
 ADDED_AGENT_FIELDS = {"vision_lstm": True, "conv_lstm_forget_bias": 1.0, "center_answers": "none",
                       "answer_mean_rate": 0.5,

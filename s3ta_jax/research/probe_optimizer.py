@@ -47,7 +47,7 @@ def main(argv):
   height, width = agent.frame_shape
   optimizer = learner.make_optimizer(ml_collections.ConfigDict(dict(
       optimizer=f.optimizer, learning_rate=f.learning_rate, eps=f.eps, decay=f.decay, momentum=0.0,
-      grad_clip_mode="global_norm", grad_clip=1280.0)))
+      grad_clip_mode="global_norm", grad_clip=1280.0, rmsprop_initial_scale=0.0)))
   params = agent.init_params(jax.random.PRNGKey(f.seed))
   opt_state = optimizer.init(params)
   t, b = 3, f.batch_size
