@@ -35,8 +35,10 @@ def lines(records_dir: str) -> list[str]:
   out = ["", "# Top-down against bottom-up attention (section 4.1.1, Table 5)", "",
          "Per game, each agent's mean return of the last 100 games at the end of its runs, "
          "averaged over seeds, and that mean human-normalised ((score - random) / (human - "
-         "random)). The paper's Table 5 is after 2e9 frames; ours after the CPU budget, each run "
-         "with the settings of its command (rows of the table above).", "",
+         "random)). The paper's Table 5 is after 2e9 frames: the top-down agent clearly ahead on 6 "
+         "of its 7 games (not Seaquest), median 541.1% against 274.7% (fixed query) and 274.5% "
+         "(L2-norm keys). Ours are after the CPU budget, each run with the settings of its "
+         "command (rows of the table above).", "",
          "| game | agent | ours: mean return (seeds: final returns) | ours: human-normalised | "
          "frames | paper, Table 5 |", "|---|---|---|---|---|---|"]
   figures = []
@@ -44,7 +46,8 @@ def lines(records_dir: str) -> list[str]:
     env = kinds["s3ta"][0]["env"]
     paper = TABLE5.get(human_scores.game_key(env) or "", {})
     figure = os.path.join("figures", "impala", f"{game}_small_compare.png")
-    for kind, label in KINDS.items():
+    runs, styles = [], []  # One colour per agent, one line style per seed.
+    for colour, (kind, label) in enumerate(KINDS.items()):
       seeds = sorted(kinds.get(kind, []), key=lambda r: r.get("seed") or 0)
       if not seeds:
         continue
@@ -55,10 +58,8 @@ def lines(records_dir: str) -> list[str]:
                  f"{'—' if hns is None else f'{100 * hns:.1f}%'} | "
                  f"{min(r['frames'] for r in seeds) / 1e6:.2f}M | "
                  f"{f'{paper[kind]:g}%' if kind in paper else '—'} |")
-    runs, styles = [], []  # One colour per agent, one line style per seed.
-    for colour, kind in enumerate(KINDS):
-      for i, r in enumerate(sorted(kinds.get(kind, []), key=lambda r: r.get("seed") or 0)):
-        runs.append((f"{KINDS[kind]}, seed {r.get('seed') or 0}", curve_points(r)))
+      for i, r in enumerate(seeds):
+        runs.append((f"{label}, seed {r.get('seed') or 0}", curve_points(r)))
         styles.append(dict(color=f"C{colour}", linestyle=("-", "--", ":", "-.")[i % 4]))
     curves.plot_compare(runs, f"{env}: top-down S3TA, bottom-up ablations, LSTM baseline",
                         os.path.join(docs_dir, figure), styles=styles)
