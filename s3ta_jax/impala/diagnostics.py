@@ -51,7 +51,7 @@ import numpy as np
 
 from s3ta_jax import agent_config
 from s3ta_jax import attention as attention_lib
-from s3ta_jax import spatial_basis
+from s3ta_jax import interpret
 from s3ta_jax.impala import envs as envs_lib
 from s3ta_jax.impala import levels as levels_lib
 from s3ta_jax.impala import workdir as atari_workdir
@@ -126,8 +126,6 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
   h, w = agent.frame_shape
   cell = params["params"].get("core")
   forget_bias = agent.config.get("conv_lstm_forget_bias", 0.0)  # The tiny agent has no ConvLSTM.
-  basis_channels = (spatial_basis.num_channels(agent.config.basis_even, agent.config.basis_odd)
-                    if "basis_even" in agent.config else 0)
 
   @jax.jit
   def step_stats(params, out, intermediates, state, new_state, first):
@@ -147,9 +145,9 @@ def measure(agent, params, env_name: str, num_envs: int = 8, steps: int = 200,
                      else jnp.full((num_envs,), jnp.nan))
     vision = _vision_stats(intermediates, new_state, forget_bias, num_envs)
     ranges = ()
-    if "queries" in intermediates:
+    if "queries" in intermediates:  # S3TA and fixed_query.
       parts = attention_lib.what_where(intermediates["queries"][0], intermediates["keys"][0],
-                                       basis_channels)
+                                       interpret.num_basis_channels(agent.config))
       ranges = tuple(jnp.max(x, (2, 3)) - jnp.min(x, (2, 3)) for x in parts)  # [B, N] each.
     peaks = jnp.argmax(attention, -1)
     return saturated, attention_max, spread, unit_max, vision, ranges, peaks
